@@ -1,0 +1,33 @@
+package pool
+
+// Latency is a set of latency figures in milliseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	EWMA float64 `json:"ewma"`
+}
+
+// State is the wire format of GET /_mitosis/state: the load of one replica
+// as it reports itself to its siblings (and to people). Fields are only ever
+// added, never renamed: replicas of different versions read each other.
+type State struct {
+	ID string `json:"id"`
+	// PublicPort is the port of the replica's public listener; together with
+	// the host of the admin address it polled, a sibling knows where to
+	// forward.
+	PublicPort int `json:"public_port"`
+	Inflight   int `json:"inflight"`
+	Queued     int `json:"queued"`
+	// Capacity is MAX_INFLIGHT, QueueMax is QUEUE_MAX.
+	Capacity int     `json:"capacity"`
+	QueueMax int     `json:"queue_max"`
+	RPS      float64 `json:"rps"`
+	// LatencyMS is app time; TotalMS includes the time spent queued.
+	LatencyMS Latency `json:"latency_ms"`
+	TotalMS   Latency `json:"total_latency_ms"`
+	Shed      uint64  `json:"shed"`
+	Draining  bool    `json:"draining"`
+	Ready     bool    `json:"ready"`
+	CanScale  bool    `json:"can_scale"`
+}
