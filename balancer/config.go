@@ -1,0 +1,71 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is the balancer's part of the configuration. The zero value is not
+// usable; start from DefaultConfig.
+type Config struct {
+	// ID names this replica in X-Mitosis-Replica, the hop header and state.
+	ID string
+	// MaxInflight is how many requests may be inside the app at once
+	// (MITOSIS_MAX_INFLIGHT, default 100).
+	MaxInflight int
+	// QueueMax is how many requests may wait for a slot (MITOSIS_QUEUE_MAX,
+	// default 1000). 0 sheds at once when every slot is taken.
+	QueueMax int
+	// QueueTimeout is the longest a request waits for a slot before it is
+	// shed with 503 (MITOSIS_QUEUE_TIMEOUT, default 5s).
+	QueueTimeout time.Duration
+	// ReplicaHeader adds X-Mitosis-Replica to every response served here
+	// (MITOSIS_REPLICA_HEADER, default true).
+	ReplicaHeader bool
+	// ClusterToken, when set, must accompany a hop header; a hop header
+	// without it is ignored (MITOSIS_CLUSTER_TOKEN, default empty).
+	ClusterToken string
+	// RetryBudget is the share of extra requests that retries of already
+	// sent requests may add (default 0.2: at most 20% more).
+	RetryBudget float64
+	// RetryAfter is the Retry-After value sent with 503 (seconds, default 1).
+	RetryAfter int
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		ID:            "local",
+		MaxInflight:   100,
+		QueueMax:      1000,
+		QueueTimeout:  5 * time.Second,
+		ReplicaHeader: true,
+		RetryBudget:   0.2,
+		RetryAfter:    1,
+	}
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("MITOSIS_REPLICA_ID is empty: must name the replica"))
+	}
+	if c.MaxInflight < 1 || c.MaxInflight > 1_000_000 {
+		errs = append(errs, fmt.Errorf("MITOSIS_MAX_INFLIGHT=%d: must be in [1; 1000000]", c.MaxInflight))
+	}
+	if c.QueueMax < 0 || c.QueueMax > 10_000_000 {
+		errs = append(errs, fmt.Errorf("MITOSIS_QUEUE_MAX=%d: must be in [0; 10000000]", c.QueueMax))
+	}
+	if c.QueueTimeout <= 0 || c.QueueTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("MITOSIS_QUEUE_TIMEOUT=%s: must be in (0s; 1h]", c.QueueTimeout))
+	}
+	if c.RetryBudget < 0 || c.RetryBudget > 1 {
+		errs = append(errs, fmt.Errorf("retry budget %g: must be in [0; 1]", c.RetryBudget))
+	}
+	if c.RetryAfter < 0 {
+		errs = append(errs, fmt.Errorf("retry-after %d: must be >= 0", c.RetryAfter))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,287 @@
+package balancer
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mitosis/pool"
+)
+
+// Headers mitosis speaks between replicas and to clients.
+const (
+	// ReplicaHeader names the replica that served a response.
+	ReplicaHeader = "X-Mitosis-Replica"
+	// HopHeader marks a request forwarded by a sibling (value: its id). A
+	// request that carries it is served here and never forwarded again.
+	HopHeader = "X-Mitosis-Hop"
+	// TokenHeader carries MITOSIS_CLUSTER_TOKEN on hops and state polls.
+	TokenHeader = "X-Mitosis-Token"
+)
+
+// siblings is what the balancer needs of the pool: the ready members (an
+// immutable snapshot, read per forwarded request) and two ways to report
+// what forwarding learned.
+type siblings interface {
+	Ready() []pool.Member
+	MarkDown(key string)
+	ApplyLoad(key string, l pool.Load, now time.Time)
+}
+
+// Handler is the front end's http.Handler: admission, bounded queue, the
+// choice between serving locally and forwarding to a sibling, the load
+// signal and the drain state. It is safe for concurrent use.
+type Handler struct {
+	cfg        Config
+	app        http.Handler
+	adm        *admission
+	sig        *Signal
+	m          *metrics
+	fw         *forwarder // nil without siblings
+	draining   atomic.Bool
+	now        func() time.Time
+	replicaVal []string
+	retryAfter []string
+	recorders  sync.Pool
+}
+
+// Option tunes a Handler.
+type Option func(*Handler)
+
+// WithClock injects the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// WithSiblings lets the handler forward overflow to the pool's ready
+// members. transport carries the forwarded requests (nil: a tuned default).
+func WithSiblings(s siblings, transport http.RoundTripper) Option {
+	return func(h *Handler) { h.fw = newForwarder(h, s, transport) }
+}
+
+// WithRandom injects the random source of the two-choice selection: it
+// returns an int in [0, n).
+func WithRandom(intn func(n int) int) Option {
+	return func(h *Handler) {
+		if h.fw != nil {
+			h.fw.intn = intn
+		}
+	}
+}
+
+// New builds the handler in front of app. Metrics go to reg.
+func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if app == nil {
+		return nil, errors.New("balancer: nil app")
+	}
+	h := &Handler{
+		cfg:        cfg,
+		app:        app,
+		adm:        newAdmission(cfg.MaxInflight, cfg.QueueMax),
+		now:        time.Now,
+		replicaVal: []string{cfg.ID},
+		retryAfter: []string{strconv.Itoa(cfg.RetryAfter)},
+	}
+	h.sig = &Signal{adm: h.adm}
+	h.recorders.New = func() any { return &recorder{} }
+	for _, o := range opts {
+		o(h)
+	}
+	h.m = newMetrics(reg, h.sig)
+	if h.fw != nil {
+		h.fw.registerMetrics(h.m)
+	}
+	return h, nil
+}
+
+// Signal returns the load signal of this replica.
+func (h *Handler) Signal() *Signal { return h.sig }
+
+// SetDraining switches the handler into drain mode: new requests from
+// clients go to siblings when one has room; hops and queued work are still
+// served here.
+func (h *Handler) SetDraining() { h.draining.Store(true) }
+
+// Draining reports whether SetDraining was called.
+func (h *Handler) Draining() bool { return h.draining.Load() }
+
+// Load is the handler's load in the form siblings exchange.
+func (h *Handler) Load() pool.Load {
+	return pool.Load{
+		Inflight: int(h.adm.inflight.Load()),
+		Queued:   int(h.adm.queued.Load()),
+		Capacity: int(h.adm.max),
+		EWMA:     h.sig.app.ewmaDuration(),
+		Draining: h.draining.Load(),
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	rec := h.recorders.Get().(*recorder)
+	rec.reset(w)
+	defer func() {
+		h.m.duration[statusClass(rec.status())].Observe(h.now().Sub(start).Seconds())
+		rec.ResponseWriter = nil
+		h.recorders.Put(rec)
+	}()
+
+	hop := h.acceptHop(r)
+	if !hop {
+		setForwarded(r)
+	}
+	acquired := false
+	if !hop {
+		if !h.draining.Load() {
+			acquired = h.adm.tryAcquire()
+		}
+		if !acquired && h.fw != nil && h.fw.serve(rec, r) {
+			return
+		}
+	}
+	if !acquired {
+		q0 := h.now()
+		if err := h.adm.acquire(r.Context(), h.cfg.QueueTimeout); err != nil {
+			if r.Context().Err() != nil {
+				// The client left while queued: its place is already free
+				// and nobody is there to read an answer.
+				return
+			}
+			h.shedResponse(rec)
+			return
+		}
+		h.m.queueWait.Observe(h.now().Sub(q0).Seconds())
+	}
+	defer h.adm.release()
+	h.serveLocal(rec, r, hop, start)
+}
+
+func (h *Handler) serveLocal(w *recorder, r *http.Request, hop bool, start time.Time) {
+	hdr := w.Header()
+	if h.cfg.ReplicaHeader {
+		hdr[ReplicaHeader] = h.replicaVal
+	}
+	if hop {
+		var buf [64]byte
+		hdr[pool.LoadHeader] = []string{string(pool.AppendLoad(buf[:0], h.Load()))}
+		delete(r.Header, HopHeader)
+		delete(r.Header, TokenHeader)
+	}
+	appStart := h.now()
+	h.app.ServeHTTP(w, r)
+	end := h.now()
+	h.sig.app.record(end, end.Sub(appStart))
+	h.sig.total.record(end, end.Sub(start))
+}
+
+func (h *Handler) shedResponse(w http.ResponseWriter) {
+	h.sig.shed.Add(1)
+	h.m.shed.Inc()
+	hdr := w.Header()
+	hdr["Retry-After"] = h.retryAfter
+	hdr["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	if h.cfg.ReplicaHeader {
+		hdr[ReplicaHeader] = h.replicaVal
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte("overloaded: no capacity free, retry later\n"))
+}
+
+// acceptHop reports whether r is a trusted hop from a sibling. An untrusted
+// hop header (wrong or missing token) is removed: the request is then an
+// ordinary client request.
+func (h *Handler) acceptHop(r *http.Request) bool {
+	if _, ok := r.Header[HopHeader]; !ok {
+		return false
+	}
+	if h.cfg.ClusterToken != "" {
+		got := r.Header.Get(TokenHeader)
+		if subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.ClusterToken)) != 1 {
+			delete(r.Header, HopHeader)
+			delete(r.Header, TokenHeader)
+			return false
+		}
+	}
+	return true
+}
+
+// setForwarded replaces any client-sent X-Forwarded-* with what this
+// replica saw: only mitosis sets them, and siblings and upstreams trust them.
+func setForwarded(r *http.Request) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	r.Header["X-Forwarded-For"] = []string{host}
+	if r.Host != "" {
+		r.Header["X-Forwarded-Host"] = []string{r.Host}
+	} else {
+		delete(r.Header, "X-Forwarded-Host")
+	}
+	if r.TLS != nil {
+		r.Header["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		r.Header["X-Forwarded-Proto"] = protoHTTP
+	}
+}
+
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// recorder remembers the status written through it. It unwraps to the
+// underlying writer so http.ResponseController (flush, hijack for
+// WebSocket, deadlines) reaches the connection.
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) reset(w http.ResponseWriter) { r.ResponseWriter, r.code = w, 0 }
+
+func (r *recorder) status() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 && code >= 200 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if r.code == 0 {
+		r.code = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
