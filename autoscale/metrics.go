@@ -1,0 +1,100 @@
+package autoscale
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the autoscaler's Prometheus series:
+//
+//	mitosis_replicas_desired                        desired replicas of the last decision
+//	mitosis_replicas_current                        current replicas (driver Status, else ready members)
+//	mitosis_autoscale_panic                         1 while in panic mode
+//	mitosis_autoscale_leader                        1 if this replica is the one that acts
+//	mitosis_autoscale_concurrency{window}           averaged demand, window="stable|panic"
+//	mitosis_autoscale_last_decision_timestamp_seconds  when the loop last decided (staleness alerts)
+//	mitosis_scale_events_total{direction,result}    Scale attempts by direction (up|down) and
+//	                                                result (ok|conflict|error|dry_run)
+type metrics struct {
+	desired, current, panic, leader, lastDecision prometheus.Gauge
+	stableC, panicC                               prometheus.Gauge
+	events                                        map[[2]string]prometheus.Counter // {direction, result}
+}
+
+var (
+	eventDirections = []string{"up", "down"}
+	eventResults    = []string{ResultOK, ResultConflict, ResultError, ResultDryRun}
+)
+
+// newMetrics creates the series and registers them on reg; a nil reg keeps
+// them unregistered (tests that do not look at metrics).
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	conc := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mitosis_autoscale_concurrency",
+		Help: "Demand (in-flight + queued over ready members, plus shed demand) averaged over the stable or panic window.",
+	}, []string{"window"})
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mitosis_scale_events_total",
+		Help: "Scale attempts by this replica, by direction (up|down) and result (ok|conflict|error|dry_run).",
+	}, []string{"direction", "result"})
+	m := &metrics{
+		desired:      gauge("mitosis_replicas_desired", "Desired replicas of the last autoscale decision."),
+		current:      gauge("mitosis_replicas_current", "Current replicas: the driver's desired count, or the ready members when Status fails."),
+		panic:        gauge("mitosis_autoscale_panic", "1 while the autoscaler is in panic mode, else 0."),
+		leader:       gauge("mitosis_autoscale_leader", "1 if this replica is the one that calls the driver, else 0."),
+		lastDecision: gauge("mitosis_autoscale_last_decision_timestamp_seconds", "Unix time of the last autoscale decision."),
+		stableC:      conc.WithLabelValues("stable"),
+		panicC:       conc.WithLabelValues("panic"),
+		events:       map[[2]string]prometheus.Counter{},
+	}
+	// Resolve every label pair now so all series exist (at 0) from the
+	// first scrape and rate() sees the first event.
+	for _, d := range eventDirections {
+		for _, r := range eventResults {
+			m.events[[2]string{d, r}] = events.WithLabelValues(d, r)
+		}
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.desired, m.current, m.panic, m.leader, m.lastDecision, conc, events} {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("autoscale: register metrics: %w", err)
+	}
+	return m, nil
+}
+
+// observe exports one finished decision.
+func (m *metrics) observe(d Decision) {
+	m.desired.Set(float64(d.Desired))
+	m.current.Set(float64(d.Current))
+	m.panic.Set(b2f(d.Panic))
+	m.leader.Set(b2f(d.Leader))
+	m.lastDecision.Set(float64(d.Time.UnixNano()) / 1e9)
+	m.stableC.Set(d.StableConcurrency)
+	m.panicC.Set(d.PanicConcurrency)
+	dir := "up"
+	if d.Desired < d.Current {
+		dir = "down"
+	}
+	if c, ok := m.events[[2]string{dir, d.Result}]; ok {
+		c.Inc()
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
