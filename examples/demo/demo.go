@@ -1,0 +1,84 @@
+// Package demo is the app mitosis serves when no other app is configured: a
+// small page naming the replica that answered, and two endpoints with a
+// tunable cost for load tests.
+//
+//	GET /            HTML page naming the replica
+//	GET /work?ms=N   waits N ms (like I/O), then answers
+//	GET /cpu?ms=N    burns N ms of CPU, then answers
+//
+// N must be an integer in [0; 60000]; anything else is a 400.
+package demo
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// MaxMS is the largest cost a request may ask for.
+const MaxMS = 60000
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>mitosis demo</title></head>
+<body><h1>mitosis</h1><p>Served by replica <b>{{.}}</b>.</p>
+<p>Try <a href="/work?ms=100">/work?ms=100</a> (waits) or <a href="/cpu?ms=20">/cpu?ms=20</a> (burns CPU).
+The admin page of this replica is on its admin port at <code>/_mitosis/</code>.</p></body></html>
+`))
+
+// New returns the demo app for the replica named id.
+func New(id string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = page.Execute(w, id)
+	})
+	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
+		d, ok := cost(w, r)
+		if !ok {
+			return
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprintf(w, "worked %s on %s\n", d, id)
+	})
+	mux.HandleFunc("GET /cpu", func(w http.ResponseWriter, r *http.Request) {
+		d, ok := cost(w, r)
+		if !ok {
+			return
+		}
+		burn(d)
+		fmt.Fprintf(w, "burned %s on %s\n", d, id)
+	})
+	return mux
+}
+
+func cost(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	s := r.URL.Query().Get("ms")
+	ms, err := strconv.Atoi(s)
+	if err != nil || ms < 0 || ms > MaxMS {
+		http.Error(w, fmt.Sprintf("ms=%q: must be an integer in [0; %d]", s, MaxMS), http.StatusBadRequest)
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
+}
+
+// burn keeps one core busy for d of wall time.
+func burn(d time.Duration) {
+	end := time.Now().Add(d)
+	x := uint64(1)
+	for time.Now().Before(end) {
+		for i := 0; i < 1000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	sink = x
+}
+
+var sink uint64
