@@ -302,6 +302,11 @@ func (f *forwarder) newProxy(addr string, p *peer) *httputil.ReverseProxy {
 // loadPushEvery.
 func (f *forwarder) learn(p *peer, l pool.Load) {
 	now := f.h.now()
+	// The sibling wrote the header while serving this very request, which
+	// is done now: without it, a sibling at capacity-1 would look full.
+	if l.Inflight > 0 {
+		l.Inflight--
+	}
 	p.load.Store(int64(l.Inflight + l.Queued))
 	p.loadAt.Store(now.UnixNano())
 	last := p.pushedAt.Load()

@@ -108,7 +108,7 @@ func (h *Handler) Signal() *Signal { return h.sig }
 
 // SetDraining switches the handler into drain mode: new requests from
 // clients go to siblings when one has room; hops and queued work are still
-// served here.
+// served here; every response closes its connection.
 func (h *Handler) SetDraining() { h.draining.Store(true) }
 
 // Draining reports whether SetDraining was called.
@@ -135,6 +135,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.recorders.Put(rec)
 	}()
 
+	if h.draining.Load() {
+		// Close each connection after its response so clients reconnect
+		// (to another replica where the platform routes them) and the drain
+		// can end without cutting a connection in the middle of a request.
+		rec.Header()["Connection"] = connClose
+	}
 	hop := h.acceptHop(r)
 	if !hop {
 		setForwarded(r)
@@ -235,6 +241,7 @@ func setForwarded(r *http.Request) {
 }
 
 var (
+	connClose  = []string{"close"}
 	protoHTTP  = []string{"http"}
 	protoHTTPS = []string{"https"}
 )
