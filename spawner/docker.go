@@ -1,0 +1,289 @@
+package spawner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Labels the docker driver puts on the clones it creates.
+const (
+	// LabelParent holds the id of the original (root) container a clone
+	// was copied from. Clones made by a clone still name the root.
+	LabelParent = "mitosis.parent"
+	// LabelGroup holds the group name; clones are found by it.
+	LabelGroup = "mitosis.group"
+)
+
+// DockerConfig configures the docker driver (a plain engine, no Swarm).
+type DockerConfig struct {
+	// Group names the set of clones (label mitosis.group). Empty means the
+	// own container's mitosis.group label if it is a clone, else the own
+	// container's name.
+	Group string
+	// DrainTimeout is the grace a retired clone gets between SIGTERM and
+	// SIGKILL (ContainerStop timeout; default 30s, the same as
+	// MITOSIS_DRAIN_TIMEOUT should be).
+	DrainTimeout time.Duration
+	// HardCap refuses Scale above it with ErrOverCap (default 20).
+	HardCap int
+}
+
+// DefaultDockerConfig returns the defaults.
+func DefaultDockerConfig() DockerConfig {
+	return DockerConfig{DrainTimeout: 30 * time.Second, HardCap: 20}
+}
+
+// Validate reports settings out of range.
+func (c DockerConfig) Validate() error {
+	var errs []error
+	if c.DrainTimeout < time.Second || c.DrainTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("spawner: docker drain timeout = %s, must be in [1s; 10m] range", c.DrainTimeout))
+	}
+	if c.HardCap < 1 || c.HardCap > 1000 {
+		errs = append(errs, fmt.Errorf("spawner: docker hard cap = %d, must be in [1; 1000] range", c.HardCap))
+	}
+	return errors.Join(errs...)
+}
+
+// dockerAPI is what the docker driver needs of the engine (*Engine).
+type dockerAPI interface {
+	inspectContainer(ctx context.Context, id string) (containerInfo, error)
+	listContainers(ctx context.Context, labels map[string]string) ([]containerInfo, error)
+	cloneContainer(ctx context.Context, src string, labels map[string]string) (string, error)
+	startContainer(ctx context.Context, id string) error
+	stopContainer(ctx context.Context, id string, grace time.Duration) error
+	removeContainer(ctx context.Context, id string) error
+}
+
+// Docker runs siblings as clones of the original container on a plain
+// engine. The root (the container the user started) always counts as one
+// replica and is never removed; clones are created, started, stopped
+// gracefully and removed. Version is an in-process counter: Scale(n, v)
+// succeeds only if no other Scale of this driver ran since v was read (the
+// autoscale loop runs on one replica, so a process-local counter is the
+// compare-and-swap that matters). Safe for concurrent use.
+type Docker struct {
+	api    dockerAPI
+	selfID string
+	cfg    DockerConfig
+
+	mu      sync.Mutex // serialises Scale, guards the fields below
+	version uint64
+	root    string // root container id, "" until resolved
+	group   string
+}
+
+var _ Driver = (*Docker)(nil)
+
+// NewDocker returns the docker driver on engine e. It does not contact the
+// daemon; the own container is looked up on first use.
+func NewDocker(e *Engine, cfg DockerConfig) (*Docker, error) {
+	if e == nil {
+		return nil, errors.New("spawner: docker driver needs an engine")
+	}
+	return newDocker(e, e.selfID, cfg)
+}
+
+func newDocker(api dockerAPI, selfID string, cfg DockerConfig) (*Docker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if selfID == "" {
+		return nil, errors.New("spawner: docker driver needs the own container id (hostname)")
+	}
+	return &Docker{api: api, selfID: selfID, cfg: cfg}, nil
+}
+
+// resolve finds the root container and the group; call with d.mu held.
+func (d *Docker) resolve(ctx context.Context) error {
+	if d.root != "" {
+		return nil
+	}
+	self, err := d.api.inspectContainer(ctx, d.selfID)
+	if err != nil {
+		return fmt.Errorf("spawner: docker: inspect own container %s: %w", d.selfID, err)
+	}
+	root, group := self.ID, d.cfg.Group
+	if p := self.Labels[LabelParent]; p != "" {
+		root = p
+		if group == "" {
+			group = self.Labels[LabelGroup]
+		}
+	}
+	if group == "" {
+		group = self.Name
+	}
+	if group == "" {
+		group = self.ID
+	}
+	d.root, d.group = root, group
+	return nil
+}
+
+// clones lists the group's clones, newest first (ties by id, for a stable
+// order), the own container last: retiring the replica that runs the
+// autoscale loop is left for when there is no other choice.
+func (d *Docker) clones(ctx context.Context) ([]containerInfo, error) {
+	list, err := d.api.listContainers(ctx, map[string]string{LabelGroup: d.group, LabelParent: d.root})
+	if err != nil {
+		return nil, fmt.Errorf("spawner: docker: list clones of %s: %w", d.group, err)
+	}
+	slices.SortFunc(list, func(a, b containerInfo) int {
+		if sa, sb := d.isSelf(a), d.isSelf(b); sa != sb {
+			if sa {
+				return 1
+			}
+			return -1
+		}
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return list, nil
+}
+
+func (d *Docker) isSelf(c containerInfo) bool {
+	return strings.HasPrefix(c.ID, d.selfID) || c.Name == d.selfID
+}
+
+// live reports whether a clone counts towards Desired.
+func live(c containerInfo) bool {
+	return c.State == "created" || c.State == "running" || c.State == "restarting"
+}
+
+// Status counts the root plus its clones: Desired = root + clones created
+// or running, Running = those running.
+func (d *Docker) Status(ctx context.Context) (Status, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.resolve(ctx); err != nil {
+		return Status{}, err
+	}
+	return d.status(ctx)
+}
+
+func (d *Docker) status(ctx context.Context) (Status, error) {
+	st := Status{Desired: 1, Version: d.version}
+	root, err := d.api.inspectContainer(ctx, d.root)
+	switch {
+	case err == nil && root.State == "running":
+		st.Running++
+	case err != nil && !errors.Is(err, errNotFound):
+		return Status{}, fmt.Errorf("spawner: docker: inspect root %s: %w", d.root, err)
+	}
+	cl, err := d.clones(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	for _, c := range cl {
+		if live(c) {
+			st.Desired++
+		}
+		if c.State == "running" {
+			st.Running++
+		}
+	}
+	return st, nil
+}
+
+// Scale creates and starts clones of the root up to n, or retires the
+// newest clones down to n (stop with DrainTimeout, then remove). The root
+// is never removed, so n < 1 is refused. Exited clones left behind (a
+// crash; clones are normally auto-removed) are removed on the way. A
+// scale-down takes up to DrainTimeout plus the engine's call timeout (give
+// ctx that much); Status waits for a Scale in progress.
+func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
+	if n > d.cfg.HardCap {
+		return fmt.Errorf("%w: %d > %d", ErrOverCap, n, d.cfg.HardCap)
+	}
+	if n < 1 {
+		return fmt.Errorf("spawner: docker: refusing to scale to %d replicas (the root container stays)", n)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if version != d.version {
+		return &ConflictError{Version: version, Err: fmt.Errorf("driver is at version %d", d.version)}
+	}
+	if err := d.resolve(ctx); err != nil {
+		return err
+	}
+	cl, err := d.clones(ctx)
+	if err != nil {
+		return err
+	}
+	var alive []containerInfo
+	var errs []error
+	for _, c := range cl {
+		if live(c) {
+			alive = append(alive, c)
+		} else if err := d.api.removeContainer(ctx, c.ID); err != nil && !errors.Is(err, errNotFound) {
+			errs = append(errs, fmt.Errorf("remove dead clone %s: %w", c.ID, err))
+		}
+	}
+	d.version++ // something may change from here on: stale readers must re-read
+	have := 1 + len(alive)
+	for ; have < n; have++ {
+		if err := d.spawn(ctx); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	// Retire in parallel: each stop may take the whole DrainTimeout.
+	var victims []string
+	for i := 0; have > n && i < len(alive); i, have = i+1, have-1 {
+		victims = append(victims, alive[i].ID)
+	}
+	retired := make([]error, len(victims))
+	var wg sync.WaitGroup
+	for i, id := range victims {
+		wg.Go(func() { retired[i] = d.retire(ctx, id) })
+	}
+	wg.Wait()
+	errs = append(errs, retired...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("spawner: docker: scale %s to %d: %w", d.group, n, err)
+	}
+	return nil
+}
+
+func (d *Docker) spawn(ctx context.Context) error {
+	id, err := d.api.cloneContainer(ctx, d.root, map[string]string{LabelParent: d.root, LabelGroup: d.group})
+	if err != nil {
+		if id != "" {
+			_ = d.api.removeContainer(context.WithoutCancel(ctx), id)
+		}
+		return err
+	}
+	if err := d.api.startContainer(ctx, id); err != nil {
+		_ = d.api.removeContainer(context.WithoutCancel(ctx), id)
+		return fmt.Errorf("start clone %s: %w", id, err)
+	}
+	return nil
+}
+
+// retire stops a clone gracefully (SIGTERM, DrainTimeout, SIGKILL) and
+// removes it. If the clone is this replica, the stop call ends with the
+// process; the clone's AutoRemove finishes the job.
+func (d *Docker) retire(ctx context.Context, id string) error {
+	if err := d.api.stopContainer(ctx, id, d.cfg.DrainTimeout); err != nil && !errors.Is(err, errNotFound) {
+		return fmt.Errorf("stop clone %s: %w", id, err)
+	}
+	if err := d.api.removeContainer(ctx, id); err != nil && !errors.Is(err, errNotFound) {
+		return fmt.Errorf("remove clone %s: %w", id, err)
+	}
+	return nil
+}
+
+// Group returns the group name once resolved ("" before the first
+// Status or Scale).
+func (d *Docker) Group() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.group
+}

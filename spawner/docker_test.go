@@ -1,0 +1,231 @@
+package spawner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
+)
+
+var rootID = "f00d" + strings.Repeat("0", 60)
+
+// dockerFake holds the root container "web" (on networks appnet and
+// backnet, publishing 8080 on the host) and returns the fake.
+func dockerFake(t *testing.T) *fakeEngine {
+	t.Helper()
+	f := newFakeEngine(t)
+	f.Info.Swarm.LocalNodeState = "inactive"
+	f.addContainer(&fakeContainer{
+		ID: rootID, Name: "web", State: "running",
+		Config: container.Config{Image: "mitosis:1", Env: []string{"A=1"}, Cmd: []string{"serve"},
+			Hostname: rootID[:12], Labels: map[string]string{"app": "web"}},
+		Host: container.HostConfig{NetworkMode: "appnet", Binds: []string{"/var/run/docker.sock:/var/run/docker.sock"},
+			PortBindings: nat.PortMap{"8080/tcp": {{HostPort: "8080"}}}, RestartPolicy: container.RestartPolicy{Name: "always"}},
+		Nets: map[string]*network.EndpointSettings{
+			"appnet":  {Aliases: []string{"web", rootID[:12]}},
+			"backnet": {Aliases: []string{rootID[:12]}},
+		},
+	})
+	return f
+}
+
+func newTestDocker(t *testing.T, f *fakeEngine, self string) *Docker {
+	t.Helper()
+	cfg := DefaultDockerConfig()
+	cfg.DrainTimeout = 3 * time.Second
+	d, err := NewDocker(f.engine(t, self), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func clone(f *fakeEngine, n int, state string) string {
+	id := fmt.Sprintf("c%02d%061d", n, 0)
+	f.addContainer(&fakeContainer{ID: id, Name: fmt.Sprintf("clone%d", n), State: state,
+		Created: time.Date(2026, 1, 1, 0, n, 0, 0, time.UTC),
+		Config:  configWithLabels(map[string]string{LabelParent: rootID, LabelGroup: "web"})})
+	return id
+}
+
+func TestDockerStatus(t *testing.T) {
+	f := dockerFake(t)
+	clone(f, 1, "running")
+	clone(f, 2, "created")
+	clone(f, 3, "exited")
+	// Same group name, another root: not ours.
+	f.addContainer(&fakeContainer{ID: "other", Name: "x", State: "running",
+		Config: configWithLabels(map[string]string{LabelParent: "someoneelse", LabelGroup: "web"})})
+	tests := []struct {
+		name string
+		self string
+	}{
+		{"from the root", rootID[:12]},
+		{"from a clone", fmt.Sprintf("c%02d%061d", 1, 0)[:12]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newTestDocker(t, f, tt.self)
+			got, err := d.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (Status{Desired: 3, Running: 2}); got != want {
+				t.Fatalf("Status = %+v, want %+v", got, want)
+			}
+			if d.Group() != "web" {
+				t.Fatalf("group = %q, want web", d.Group())
+			}
+		})
+	}
+}
+
+func TestDockerScaleUpClonesTheRoot(t *testing.T) {
+	f := dockerFake(t)
+	// Acting from a clone: clones are still copies of the root.
+	self := clone(f, 1, "running")
+	d := newTestDocker(t, f, self[:12])
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Scale(context.Background(), 4, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	var created []*fakeContainer
+	for _, c := range f.Containers {
+		if c.ID != rootID && c.ID != self {
+			created = append(created, c)
+		}
+	}
+	if len(created) != 2 {
+		t.Fatalf("created %d clones, want 2", len(created))
+	}
+	for _, c := range created {
+		if c.State != "running" {
+			t.Errorf("clone %s state %s, want running", c.ID, c.State)
+		}
+		if c.Config.Image != "mitosis:1" || !slices.Equal(c.Config.Env, []string{"A=1"}) || !slices.Equal(c.Config.Cmd, []string{"serve"}) {
+			t.Errorf("clone config %+v is not the root's", c.Config)
+		}
+		if c.Config.Labels["app"] != "web" || c.Config.Labels[LabelParent] != rootID || c.Config.Labels[LabelGroup] != "web" {
+			t.Errorf("clone labels = %v", c.Config.Labels)
+		}
+		if c.Config.Hostname != "" {
+			t.Errorf("clone copied the root's hostname %q", c.Config.Hostname)
+		}
+		if len(c.Host.PortBindings) != 0 || !c.Host.AutoRemove || c.Host.RestartPolicy.Name != "" {
+			t.Errorf("clone host config: ports %v autoremove %v restart %q", c.Host.PortBindings, c.Host.AutoRemove, c.Host.RestartPolicy.Name)
+		}
+		if !slices.Equal(c.Host.Binds, []string{"/var/run/docker.sock:/var/run/docker.sock"}) {
+			t.Errorf("clone binds = %v", c.Host.Binds)
+		}
+		app, back := c.Nets["appnet"], c.Nets["backnet"]
+		if app == nil || back == nil {
+			t.Fatalf("clone networks = %v, want appnet and backnet", c.Nets)
+		}
+		if !slices.Equal(app.Aliases, []string{"web"}) || len(back.Aliases) != 0 {
+			t.Errorf("clone aliases appnet=%v backnet=%v, want [web] and none", app.Aliases, back.Aliases)
+		}
+	}
+	st2, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Desired != 4 || st2.Running != 4 || st2.Version == st.Version {
+		t.Fatalf("after scale Status = %+v (before %+v)", st2, st)
+	}
+}
+
+func TestDockerScaleDownRetiresNewestCloneNotSelf(t *testing.T) {
+	f := dockerFake(t)
+	c1 := clone(f, 1, "running")
+	c2 := clone(f, 2, "running")
+	c3 := clone(f, 3, "running") // newest, but it is the acting replica
+	dead := clone(f, 4, "exited")
+	d := newTestDocker(t, f, c3[:12])
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Desired != 4 {
+		t.Fatalf("Desired = %d, want 4", st.Desired)
+	}
+	if err := d.Scale(context.Background(), 3, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{rootID: true, c1: true, c2: false, c3: true, dead: false} {
+		if _, ok := f.Containers[id]; ok != want {
+			t.Errorf("container %.5s present = %v, want %v", id, ok, want)
+		}
+	}
+	calls := f.calls()
+	stop := slices.Index(calls, "POST /containers/"+c2+"/stop")
+	del := slices.Index(calls, "DELETE /containers/"+c2)
+	if stop < 0 || del < stop {
+		t.Fatalf("want stop then delete of %.5s, calls %v", c2, calls)
+	}
+	if slices.Contains(calls, "POST /containers/"+rootID+"/stop") {
+		t.Fatal("the root was stopped")
+	}
+}
+
+func TestDockerVersionCAS(t *testing.T) {
+	f := dockerFake(t)
+	d := newTestDocker(t, f, rootID[:12])
+	st, _ := d.Status(context.Background())
+	if err := d.Scale(context.Background(), 2, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Scale(context.Background(), 3, st.Version)
+	if !IsConflict(err) {
+		t.Fatalf("second Scale with the old version: err = %v, want conflict", err)
+	}
+	if err := d.Scale(context.Background(), 30, st.Version+1); !errors.Is(err, ErrOverCap) {
+		t.Fatalf("above cap: err = %v", err)
+	}
+	if err := d.Scale(context.Background(), 0, st.Version+1); err == nil {
+		t.Fatal("scale to 0 accepted")
+	}
+}
+
+func TestDockerStartFailureRemovesTheClone(t *testing.T) {
+	f := dockerFake(t)
+	f.StartError = "port is already allocated"
+	d := newTestDocker(t, f, rootID[:12])
+	err := d.Scale(context.Background(), 2, 0)
+	if err == nil || !strings.Contains(err.Error(), "already allocated") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(f.Containers) != 1 {
+		t.Fatalf("%d containers left, want the root only", len(f.Containers))
+	}
+}
+
+func TestDockerDaemonDown(t *testing.T) {
+	cfg := DefaultEngineConfig()
+	cfg.Host = deadAddr(t)
+	cfg.SelfID = rootID[:12]
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	d, err := NewDocker(e, DefaultDockerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Status(context.Background()); err == nil {
+		t.Fatal("Status with the daemon down: no error")
+	}
+	if err := d.Scale(context.Background(), 2, 0); err == nil || IsConflict(err) {
+		t.Fatalf("Scale with the daemon down: err = %v", err)
+	}
+}

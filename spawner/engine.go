@@ -1,0 +1,457 @@
+package spawner
+
+// engine.go is the only file of the package that imports the Docker SDK: a
+// thin adapter that turns SDK calls into the package's own small types, so an
+// SDK change touches this file alone. Policy (ownership checks, conflict
+// mapping, which clone to retire) lives in swarm.go, docker.go and task.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// EngineConfig says how to reach the Docker daemon.
+type EngineConfig struct {
+	// Host is the daemon address in DOCKER_HOST syntax
+	// ("unix:///var/run/docker.sock", "tcp://manager:2375"). Empty means
+	// DOCKER_HOST from the environment, else the default socket.
+	Host string
+	// CallTimeout bounds every API call (default 5s). A frozen daemon (or
+	// its socket) must not wedge the autoscale loop: the call fails, the
+	// caller logs and tries again next tick.
+	CallTimeout time.Duration
+	// SelfID is the own container's id or name. Empty means the hostname,
+	// which Docker sets to the short container id.
+	SelfID string
+	// HTTPClient replaces the SDK's HTTP client (tests). Nil keeps the
+	// SDK's default for the host's scheme.
+	HTTPClient *http.Client
+}
+
+// DefaultEngineConfig returns the defaults: DOCKER_HOST or the default
+// socket, 5s per call, the hostname as own container id.
+func DefaultEngineConfig() EngineConfig {
+	return EngineConfig{CallTimeout: 5 * time.Second}
+}
+
+// Validate reports settings out of range.
+func (c EngineConfig) Validate() error {
+	if c.CallTimeout < 100*time.Millisecond || c.CallTimeout > 5*time.Minute {
+		return fmt.Errorf("spawner: engine call timeout = %s, must be in [100ms; 5m] range", c.CallTimeout)
+	}
+	return nil
+}
+
+// Engine is a Docker Engine API client with a timeout on every call. It is
+// safe for concurrent use. The SDK client dials per request, so an Engine
+// built while the daemon is down starts working once it is back; API
+// version negotiation is retried until one ping succeeds (SDK v28:
+// checkVersion marks the version negotiated only after a successful ping).
+type Engine struct {
+	cli     *client.Client
+	timeout time.Duration
+	selfID  string
+}
+
+// NewEngine builds an Engine. It does not contact the daemon.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if cfg.Host != "" {
+		opts = append(opts, client.WithHost(cfg.Host))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, client.WithHTTPClient(cfg.HTTPClient))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("spawner: docker client: %w", err)
+	}
+	self := cfg.SelfID
+	if self == "" {
+		self, _ = os.Hostname()
+	}
+	return &Engine{cli: cli, timeout: cfg.CallTimeout, selfID: self}, nil
+}
+
+// Client returns the SDK client, for pool.NewSwarmDiscovery (which takes
+// anything with a TaskList method) so one process keeps one client.
+func (e *Engine) Client() *client.Client { return e.cli }
+
+// SelfID returns the own container id or name the engine looks up.
+func (e *Engine) SelfID() string { return e.selfID }
+
+// Close releases idle connections.
+func (e *Engine) Close() error { return e.cli.Close() }
+
+func (e *Engine) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.timeout)
+}
+
+// errNotFound marks a container or service that does not exist.
+var errNotFound = errors.New("not found")
+
+func wrapNotFound(err error) error {
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("%w: %w", errNotFound, err)
+	}
+	return err
+}
+
+// engineInfo is the part of GET /info the drivers need.
+type engineInfo struct {
+	SwarmActive bool
+	// Manager is true when this node answers the Swarm control API.
+	Manager bool
+	NodeID  string
+}
+
+func (e *Engine) ping(ctx context.Context) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	_, err := e.cli.Ping(ctx)
+	return err
+}
+
+func (e *Engine) info(ctx context.Context) (engineInfo, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	in, err := e.cli.Info(ctx)
+	if err != nil {
+		return engineInfo{}, err
+	}
+	return engineInfo{
+		SwarmActive: in.Swarm.LocalNodeState == swarm.LocalNodeStateActive,
+		Manager:     in.Swarm.ControlAvailable,
+		NodeID:      in.Swarm.NodeID,
+	}, nil
+}
+
+// containerInfo is what the drivers need of a container.
+type containerInfo struct {
+	ID      string
+	Name    string
+	Image   string
+	Labels  map[string]string
+	State   string // created, running, exited, ...
+	Created time.Time
+}
+
+func (e *Engine) inspectContainer(ctx context.Context, id string) (containerInfo, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	c, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return containerInfo{}, wrapNotFound(err)
+	}
+	ci := containerInfo{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
+	if c.Config != nil {
+		ci.Image, ci.Labels = c.Config.Image, c.Config.Labels
+	}
+	if c.State != nil {
+		ci.State = string(c.State.Status)
+	}
+	ci.Created, _ = time.Parse(time.RFC3339Nano, c.Created)
+	return ci, nil
+}
+
+// listContainers lists containers (stopped ones too) carrying all labels.
+func (e *Engine) listContainers(ctx context.Context, labels map[string]string) ([]containerInfo, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	f := filters.NewArgs()
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]containerInfo, 0, len(list))
+	for _, c := range list {
+		ci := containerInfo{ID: c.ID, Image: c.Image, Labels: c.Labels, State: string(c.State), Created: time.Unix(c.Created, 0)}
+		if len(c.Names) > 0 {
+			ci.Name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, ci)
+	}
+	return out, nil
+}
+
+// cloneContainer creates (does not start) a copy of the container src:
+// same image, env, command, user, healthcheck, labels (plus extra), mounts
+// and networks. Not copied: the hostname (each clone gets its own, which is
+// how it finds itself), published host ports (they would collide) and
+// container-specific network aliases. Clones are auto-removed once stopped
+// so that a clone retired by a Scale that it ran itself still goes away.
+func (e *Engine) cloneContainer(ctx context.Context, src string, extra map[string]string) (string, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	p, err := e.cli.ContainerInspect(ctx, src)
+	if err != nil {
+		return "", fmt.Errorf("inspect %s: %w", src, wrapNotFound(err))
+	}
+	if p.Config == nil || p.HostConfig == nil {
+		return "", fmt.Errorf("inspect %s: no config in answer", src)
+	}
+	cfg := *p.Config
+	cfg.Hostname = ""
+	cfg.Labels = make(map[string]string, len(p.Config.Labels)+len(extra))
+	for k, v := range p.Config.Labels {
+		cfg.Labels[k] = v
+	}
+	for k, v := range extra {
+		cfg.Labels[k] = v
+	}
+	hc := *p.HostConfig
+	hc.PortBindings = nil
+	hc.PublishAllPorts = false
+	hc.AutoRemove = true
+	hc.RestartPolicy = container.RestartPolicy{} // AutoRemove forbids restart policies
+	hc.ContainerIDFile = ""
+	// A container is created on one network and connected to the others
+	// afterwards (API < 1.44 accepts one endpoint at create).
+	var nets map[string]*network.EndpointSettings
+	if p.NetworkSettings != nil {
+		nets = p.NetworkSettings.Networks
+	}
+	primary := string(hc.NetworkMode)
+	if _, ok := nets[primary]; !ok {
+		primary = ""
+		for name := range nets {
+			if primary == "" || name < primary {
+				primary = name
+			}
+		}
+		if primary != "" {
+			hc.NetworkMode = container.NetworkMode(primary)
+		}
+	}
+	var nc *network.NetworkingConfig
+	if primary != "" {
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			primary: {Aliases: sharedAliases(nets[primary], p.ID)},
+		}}
+	}
+	resp, err := e.cli.ContainerCreate(ctx, &cfg, &hc, nc, nil, "")
+	if err != nil {
+		return "", fmt.Errorf("create clone of %s: %w", src, err)
+	}
+	for name, ep := range nets {
+		if name == primary {
+			continue
+		}
+		if err := e.cli.NetworkConnect(ctx, name, resp.ID, &network.EndpointSettings{Aliases: sharedAliases(ep, p.ID)}); err != nil {
+			return resp.ID, fmt.Errorf("connect clone %s to %s: %w", resp.ID, name, err)
+		}
+	}
+	return resp.ID, nil
+}
+
+// sharedAliases keeps the network aliases a clone should share with its
+// source (a compose service name, say) and drops the source's own id alias.
+func sharedAliases(ep *network.EndpointSettings, srcID string) []string {
+	if ep == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range ep.Aliases {
+		if !strings.HasPrefix(srcID, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (e *Engine) startContainer(ctx context.Context, id string) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	return e.cli.ContainerStart(ctx, id, container.StartOptions{})
+}
+
+// stopContainer sends SIGTERM and waits up to grace before SIGKILL. The call
+// timeout is added on top of grace so that a graceful stop is not cut.
+func (e *Engine) stopContainer(ctx context.Context, id string, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, grace+e.timeout)
+	defer cancel()
+	secs := int((grace + time.Second - 1) / time.Second)
+	return wrapNotFound(e.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}))
+}
+
+func (e *Engine) removeContainer(ctx context.Context, id string) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if errdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
+		return nil // AutoRemove got there first
+	}
+	return wrapNotFound(err)
+}
+
+// serviceInfo is what the swarm driver needs of a service.
+type serviceInfo struct {
+	ID      string
+	Name    string
+	Version uint64
+	// Replicas is the spec's replica count; Replicated is false for global
+	// or job services, which the driver refuses to scale.
+	Replicas   int
+	Replicated bool
+	// Running counts running tasks (REPLICAS left of the slash).
+	Running int
+}
+
+// service finds a service by exact name (the API's name filter matches
+// prefixes) with its running-task count from GET /services?status=true
+// (API >= 1.41). Older daemons leave ServiceStatus out; then the tasks are
+// counted.
+func (e *Engine) service(ctx context.Context, name string) (serviceInfo, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	list, err := e.cli.ServiceList(ctx, swarm.ServiceListOptions{
+		Filters: filters.NewArgs(filters.Arg("name", name)),
+		Status:  true,
+	})
+	if err != nil {
+		return serviceInfo{}, err
+	}
+	for _, s := range list {
+		if s.Spec.Name != name && s.ID != name {
+			continue
+		}
+		si := serviceInfo{ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index}
+		if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+			si.Replicas, si.Replicated = int(*r.Replicas), true
+		}
+		if s.ServiceStatus != nil {
+			si.Running = int(s.ServiceStatus.RunningTasks)
+			return si, nil
+		}
+		tasks, err := e.cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+			filters.Arg("service", s.ID), filters.Arg("desired-state", "running"))})
+		if err != nil {
+			return serviceInfo{}, err
+		}
+		for _, t := range tasks {
+			if t.Status.State == swarm.TaskStateRunning {
+				si.Running++
+			}
+		}
+		return si, nil
+	}
+	return serviceInfo{}, fmt.Errorf("service %q: %w", name, errNotFound)
+}
+
+// staleVersionError is returned by scaleService when the service changed
+// since the caller read it; nothing was sent.
+type staleVersionError struct{ Have, Want uint64 }
+
+func (e *staleVersionError) Error() string {
+	return fmt.Sprintf("service is at version %d, caller read %d", e.Have, e.Want)
+}
+
+// scaleService sets the replica count of service id, at version. The spec
+// sent back is the inspected one with only Mode.Replicated.Replicas changed
+// (inspect without inserted defaults, QueryRegistry false so the image is
+// not re-resolved to a new digest): any other difference makes Swarm roll
+// every task. This is what `docker service scale` does. If the inspected
+// version is not the caller's the update is not sent (moby#30794: reads can
+// lag; sending an older spec would undo someone else's update).
+func (e *Engine) scaleService(ctx context.Context, id string, version uint64, n int) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	s, _, err := e.cli.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{InsertDefaults: false})
+	if err != nil {
+		return wrapNotFound(err)
+	}
+	if s.Version.Index != version {
+		return &staleVersionError{Have: s.Version.Index, Want: version}
+	}
+	spec := s.Spec
+	if spec.Mode.Replicated == nil {
+		return fmt.Errorf("service %s is not in replicated mode", s.Spec.Name)
+	}
+	r := uint64(n)
+	rep := *spec.Mode.Replicated
+	rep.Replicas = &r
+	spec.Mode.Replicated = &rep
+	_, err = e.cli.ServiceUpdate(ctx, s.ID, swarm.Version{Index: version}, spec, swarm.ServiceUpdateOptions{QueryRegistry: false})
+	return err
+}
+
+// taskContainer is the create request of a one-shot task container.
+type taskContainer struct {
+	Image   string
+	Args    []string
+	Env     []string
+	Network string
+	Labels  map[string]string
+}
+
+func (e *Engine) createTask(ctx context.Context, t taskContainer) (string, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	cfg := &container.Config{Image: t.Image, Cmd: t.Args, Env: t.Env, Labels: t.Labels}
+	hc := &container.HostConfig{}
+	var nc *network.NetworkingConfig
+	if t.Network != "" {
+		hc.NetworkMode = container.NetworkMode(t.Network)
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{t.Network: {}}}
+	}
+	resp, err := e.cli.ContainerCreate(ctx, cfg, hc, nc, nil, "")
+	if err != nil {
+		return "", err
+	}
+	return resp.ID, nil
+}
+
+// waitContainer waits (bounded by ctx only: a task may run long) until the
+// container is no longer running and returns its exit code.
+func (e *Engine) waitContainer(ctx context.Context, id string) (int, error) {
+	okc, errc := e.cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case r := <-okc:
+		if r.Error != nil && r.Error.Message != "" {
+			return int(r.StatusCode), fmt.Errorf("wait %s: %s", id, r.Error.Message)
+		}
+		return int(r.StatusCode), nil
+	case err := <-errc:
+		return -1, err
+	}
+}
+
+func (e *Engine) killContainer(ctx context.Context, id string) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	return e.cli.ContainerKill(ctx, id, "KILL")
+}
+
+// containerLogs copies stdout and stderr of a non-TTY container, split out
+// of Docker's multiplexed stream, into w.
+func (e *Engine) containerLogs(ctx context.Context, id string, w io.Writer) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	rc, err := e.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(w, w, rc)
+	return err
+}
