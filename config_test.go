@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// errLines is what a user sees for err: one "mitosis: ..." line per problem.
+func errLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	printErrors(&b, err)
+	return strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, rest, warnings, err := loadConfig(nil, nil)
+	if err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if len(rest) != 0 || len(warnings) != 0 {
+		t.Fatalf("rest %q, warnings %q; want none", rest, warnings)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Listen", c.Listen, ":8080"},
+		{"AdminListen", c.AdminListen, ":9090"},
+		{"Upstream", c.Upstream, ""},
+		{"MaxInflight", c.Balancer.MaxInflight, 100},
+		{"QueueMax", c.Balancer.QueueMax, 1000},
+		{"QueueTimeout", c.Balancer.QueueTimeout, 5 * time.Second},
+		{"ReplicaHeader", c.Balancer.ReplicaHeader, true},
+		{"ClusterToken", c.Balancer.ClusterToken, ""},
+		{"DrainDelay", c.DrainDelay, 2 * time.Second},
+		{"DrainTimeout", c.DrainTimeout, 8 * time.Second},
+		{"LogLevel", c.LogLevel, slog.LevelInfo},
+		{"LogFormat", c.LogFormat, "text"},
+		{"Discovery", c.Discovery, "auto"},
+		{"Driver", c.Driver, "auto"},
+		{"SyncInterval", c.Health.Interval, time.Second},
+		{"MinReplicas", c.Autoscale.MinReplicas, 1},
+		{"MaxReplicas", c.Autoscale.MaxReplicas, 10},
+		{"ParentPID", c.ParentPID, 0},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %v, want %v", ck.name, ck.got, ck.want)
+		}
+	}
+	if c.ReplicaID == "" {
+		t.Error("ReplicaID is empty, want the host name")
+	}
+}
+
+func TestLoadConfigBadValue(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		// want are substrings of the single error line: the variable and
+		// the value as the user wrote it.
+		want []string
+	}{
+		{"int", []string{"MITOSIS_MAX_INFLIGHT=lots"}, []string{"MITOSIS_MAX_INFLIGHT", "lots", "whole number"}},
+		{"int range", []string{"MITOSIS_MAX_INFLIGHT=0"}, []string{"MITOSIS_MAX_INFLIGHT=0", "[1; 1000000]"}},
+		{"negative int", []string{"MITOSIS_QUEUE_MAX=-1"}, []string{"MITOSIS_QUEUE_MAX=-1"}},
+		{"duration", []string{"MITOSIS_QUEUE_TIMEOUT=5"}, []string{"MITOSIS_QUEUE_TIMEOUT", `"5"`, "duration"}},
+		{"bool", []string{"MITOSIS_REPLICA_HEADER=yes please"}, []string{"MITOSIS_REPLICA_HEADER", "yes please", "true or false"}},
+		{"float", []string{"MITOSIS_TARGET_CONCURRENCY=ten"}, []string{"MITOSIS_TARGET_CONCURRENCY", "ten", "number"}},
+		{"float range", []string{"MITOSIS_TARGET_UTILIZATION=1.5"}, []string{"MITOSIS_TARGET_UTILIZATION=1.5"}},
+		{"enum driver", []string{"MITOSIS_DRIVER=kubernetes"}, []string{"MITOSIS_DRIVER", "kubernetes", "process"}},
+		{"enum discovery", []string{"MITOSIS_DISCOVERY=consul"}, []string{"MITOSIS_DISCOVERY", "consul", "static"}},
+		{"enum log format", []string{"MITOSIS_LOG_FORMAT=xml"}, []string{"MITOSIS_LOG_FORMAT", "xml"}},
+		{"log level", []string{"MITOSIS_LOG_LEVEL=loud"}, []string{"MITOSIS_LOG_LEVEL", "loud"}},
+		{"negative queue timeout", []string{"MITOSIS_QUEUE_TIMEOUT=-1s"}, []string{"MITOSIS_QUEUE_TIMEOUT=-1s"}},
+		{"negative drain delay", []string{"MITOSIS_DRAIN_DELAY=-1s"}, []string{"MITOSIS_DRAIN_DELAY=-1s"}},
+		{"negative read header timeout", []string{"MITOSIS_READ_HEADER_TIMEOUT=-2s"}, []string{"MITOSIS_READ_HEADER_TIMEOUT=-2s"}},
+		{"negative scale down delay", []string{"MITOSIS_SCALE_DOWN_DELAY=-1m0s"}, []string{"MITOSIS_SCALE_DOWN_DELAY=-1m0s"}},
+		{"negative sync interval", []string{"MITOSIS_SYNC_INTERVAL=-1s"}, []string{"MITOSIS_SYNC_INTERVAL", "-1s"}},
+		{"drain timeout equal to delay", []string{"MITOSIS_DRAIN_DELAY=5s", "MITOSIS_DRAIN_TIMEOUT=5s"},
+			[]string{"MITOSIS_DRAIN_TIMEOUT=5s", "MITOSIS_DRAIN_DELAY"}},
+		{"drain timeout below delay", []string{"MITOSIS_DRAIN_DELAY=5s", "MITOSIS_DRAIN_TIMEOUT=1s"},
+			[]string{"MITOSIS_DRAIN_TIMEOUT=1s", "MITOSIS_DRAIN_DELAY (5s)"}},
+		{"max below min replicas", []string{"MITOSIS_MIN_REPLICAS=5", "MITOSIS_MAX_REPLICAS=3"},
+			[]string{"MITOSIS_MAX_REPLICAS=3", "MITOSIS_MIN_REPLICAS (5)"}},
+		{"upstream scheme", []string{"MITOSIS_UPSTREAM=ftp://files:21"}, []string{"MITOSIS_UPSTREAM", "ftp://files:21", "http://"}},
+		{"upstream no host", []string{"MITOSIS_UPSTREAM=localhost:3000"}, []string{"MITOSIS_UPSTREAM", "localhost:3000"}},
+		{"same listen and admin", []string{"MITOSIS_LISTEN=127.0.0.1:9000", "MITOSIS_ADMIN_LISTEN=127.0.0.1:9000"},
+			[]string{"MITOSIS_ADMIN_LISTEN", "127.0.0.1:9000", "MITOSIS_LISTEN"}},
+		{"listen not host:port", []string{"MITOSIS_LISTEN=8080"}, []string{"MITOSIS_LISTEN", "8080", "host:port"}},
+		{"static without peers", []string{"MITOSIS_DISCOVERY=static"}, []string{"MITOSIS_DISCOVERY=static", "MITOSIS_PEERS"}},
+		{"valid control", []string{"MITOSIS_DRIVER=off"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, _, err := loadConfig(tt.env, nil)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("loadConfig(%q) = %v, want no error", tt.env, err)
+				}
+				return
+			}
+			lines := errLines(err)
+			if len(lines) != 1 {
+				t.Fatalf("loadConfig(%q) gave %d lines, want 1:\n%s", tt.env, len(lines), strings.Join(lines, "\n"))
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(lines[0], w) {
+					t.Errorf("error line %q does not contain %q", lines[0], w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigReportsEveryProblemAtOnce(t *testing.T) {
+	env := []string{
+		"MITOSIS_MAX_INFLIGHT=abc",
+		"MITOSIS_QUEUE_TIMEOUT=-1s",
+		"MITOSIS_DRIVER=nomad",
+		"MITOSIS_MIN_REPLICAS=4",
+		"MITOSIS_MAX_REPLICAS=2",
+		"MITOSIS_UPSTREAM=https://x",
+	}
+	_, _, _, err := loadConfig(env, []string{"-queue-max", "many"})
+	lines := errLines(err)
+	for _, v := range []string{"MITOSIS_MAX_INFLIGHT", "MITOSIS_QUEUE_TIMEOUT", "MITOSIS_DRIVER", "MITOSIS_MAX_REPLICAS", "MITOSIS_UPSTREAM", "-queue-max"} {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, v) {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("no error line names %s:\n%s", v, strings.Join(lines, "\n"))
+		}
+	}
+	if len(lines) != 6 {
+		t.Errorf("got %d lines, want 6 (one per problem):\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+func TestLoadConfigFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		inflight int
+		rest     []string
+	}{
+		{"env only", []string{"MITOSIS_MAX_INFLIGHT=10"}, nil, 10, nil},
+		{"flag wins over env", []string{"MITOSIS_MAX_INFLIGHT=10"}, []string{"-max-inflight", "3"}, 3, nil},
+		{"flag with =", nil, []string{"--max-inflight=7"}, 7, nil},
+		{"app command after --", []string{"MITOSIS_MAX_INFLIGHT=10"}, []string{"-max-inflight", "3", "--", "app", "-port", "1"}, 3, []string{"app", "-port", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, rest, _, err := loadConfig(tt.env, tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Balancer.MaxInflight != tt.inflight {
+				t.Errorf("MaxInflight = %d, want %d", c.Balancer.MaxInflight, tt.inflight)
+			}
+			if strings.Join(rest, " ") != strings.Join(tt.rest, " ") {
+				t.Errorf("rest = %q, want %q", rest, tt.rest)
+			}
+		})
+	}
+	t.Run("unknown flag", func(t *testing.T) {
+		_, _, _, err := loadConfig(nil, []string{"-max-inflite", "3"})
+		if err == nil || !strings.Contains(err.Error(), "max-inflite") {
+			t.Fatalf("err = %v, want one naming -max-inflite", err)
+		}
+	})
+}
+
+func TestLoadConfigUnknownVariable(t *testing.T) {
+	tests := []struct {
+		env  string
+		want string
+	}{
+		{"MITOSIS_MAX_INFLIGT=3", "did you mean MITOSIS_MAX_INFLIGHT?"},
+		{"MITOSIS_QUEUE_MAXX=3", "did you mean MITOSIS_QUEUE_MAX?"},
+		{"MITOSIS_SOMETHING_ELSE_ENTIRELY=1", "mitosis config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, _, warnings, err := loadConfig([]string{tt.env, "OTHER_VAR=1"}, nil)
+			if err != nil {
+				t.Fatalf("an unknown variable is a warning, not an error: %v", err)
+			}
+			name, _, _ := strings.Cut(tt.env, "=")
+			if len(warnings) != 1 || !strings.Contains(warnings[0], name) || !strings.Contains(warnings[0], tt.want) {
+				t.Fatalf("warnings = %q, want one naming %s with %q", warnings, name, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunConfigPrintsEverySetting(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := []string{"MITOSIS_CLUSTER_TOKEN=hunter2-secret", "MITOSIS_MAX_INFLIGHT=42", "MITOSIS_MAX_INFLIGT=1"}
+	if code := run([]string{"config", "-queue-max", "9"}, env, &out, &errb); code != 0 {
+		t.Fatalf("run config = %d, stderr:\n%s", code, errb.String())
+	}
+	s := out.String()
+	if strings.Contains(s, "hunter2-secret") {
+		t.Fatalf("config output shows the cluster token:\n%s", s)
+	}
+	for _, want := range []string{
+		"MITOSIS_CLUSTER_TOKEN=(set, hidden)",
+		"MITOSIS_MAX_INFLIGHT=42\t",
+		"MITOSIS_QUEUE_MAX=9\t",
+		"MITOSIS_LISTEN=:8080\t",
+		"MITOSIS_DRAIN_TIMEOUT=8s\t",
+		"MITOSIS_DRIVER=auto\t",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("config output lacks %q", want)
+		}
+	}
+	// Every variable the settings table knows, once, each on its own line.
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) != len(settings) {
+		t.Errorf("%d lines, want %d (one per setting)", len(lines), len(settings))
+	}
+	for _, st := range settings {
+		if strings.Count(s, "\n"+st.env+"=")+boolInt(strings.HasPrefix(s, st.env+"=")) != 1 {
+			t.Errorf("%s is not printed exactly once", st.env)
+		}
+	}
+	// The documented variables are all there (a setting dropped from the
+	// table would go unnoticed by the loop above).
+	for _, v := range []string{"MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN", "MITOSIS_UPSTREAM", "MITOSIS_MAX_INFLIGHT",
+		"MITOSIS_QUEUE_MAX", "MITOSIS_QUEUE_TIMEOUT", "MITOSIS_REPLICA_HEADER", "MITOSIS_CLUSTER_TOKEN",
+		"MITOSIS_DRAIN_DELAY", "MITOSIS_DRAIN_TIMEOUT", "MITOSIS_DISCOVERY", "MITOSIS_PEERS", "MITOSIS_SYNC_INTERVAL",
+		"MITOSIS_DRIVER", "MITOSIS_MIN_REPLICAS", "MITOSIS_MAX_REPLICAS", "MITOSIS_TARGET_CONCURRENCY", "MITOSIS_TICK"} {
+		if !strings.Contains(s, v+"=") {
+			t.Errorf("config output lacks %s", v)
+		}
+	}
+	if !strings.Contains(errb.String(), "did you mean MITOSIS_MAX_INFLIGHT?") {
+		t.Errorf("stderr lacks the unknown-variable warning: %q", errb.String())
+	}
+}
+
+func TestRunConfigTokenUnsetIsEmpty(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"config"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("run config = %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "MITOSIS_CLUSTER_TOKEN=\t") {
+		t.Errorf("an unset token should print empty, got:\n%s", out.String())
+	}
+}
+
+func TestRunBadConfigExits2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"serve", nil},
+		{"config", []string{"config"}},
+		{"healthcheck", []string{"healthcheck"}},
+	}
+	env := []string{"MITOSIS_QUEUE_MAX=abc", "MITOSIS_QUEUE_TIMEOUT=-1s"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tt.args, env, &out, &errb)
+			if code != 2 {
+				t.Fatalf("run = %d, want 2; stderr:\n%s", code, errb.String())
+			}
+			for _, v := range []string{`MITOSIS_QUEUE_MAX="abc"`, "MITOSIS_QUEUE_TIMEOUT=-1s"} {
+				if !strings.Contains(errb.String(), v) {
+					t.Errorf("stderr does not name %s:\n%s", v, errb.String())
+				}
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout should be empty on bad config, got %q", out.String())
+			}
+		})
+	}
+}
+
+func TestRunUpstreamAndCommandConflict(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"--", "/bin/true"}, []string{"MITOSIS_UPSTREAM=http://127.0.0.1:1"}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "not both") {
+		t.Fatalf("run = %d, stderr %q; want 2 and a message saying not both", code, errb.String())
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestShortSyncIntervalAlone: an operator who only shortens
+// MITOSIS_SYNC_INTERVAL should not be told to fix MITOSIS_HEALTH_TIMEOUT,
+// a setting they never touched: its default should follow the interval.
+func TestShortSyncIntervalAlone(t *testing.T) {
+	c, _, _, err := loadConfig([]string{"MITOSIS_SYNC_INTERVAL=200ms"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Health.Timeout > c.Health.Interval {
+		t.Fatalf("health timeout %s > interval %s", c.Health.Timeout, c.Health.Interval)
+	}
+	// An explicit, too long timeout is still an error naming it.
+	_, _, _, err = loadConfig([]string{"MITOSIS_SYNC_INTERVAL=200ms", "MITOSIS_HEALTH_TIMEOUT=1s"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "MITOSIS_HEALTH_TIMEOUT") {
+		t.Fatalf("explicit timeout above the interval: err = %v, want one naming MITOSIS_HEALTH_TIMEOUT", err)
+	}
+}
