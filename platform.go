@@ -25,6 +25,7 @@ type platform struct {
 	discovery     pool.Discovery
 	proc          *spawner.Process
 	engine        *spawner.Engine
+	swarm         *spawner.Swarm
 	canScale      atomic.Bool
 	last          atomic.Pointer[statusResult]
 	leader        func() bool
@@ -111,7 +112,7 @@ func newPlatform(ctx context.Context, c Config, environ []string, appCmd []strin
 		if err != nil {
 			return nil, err
 		}
-		drv = sw
+		drv, p.swarm = sw, sw
 		go p.watchCanAct(ctx, sw.CanAct, log)
 	case spawner.KindDocker:
 		cfg := spawner.DefaultDockerConfig()
@@ -152,7 +153,15 @@ func newPlatform(ctx context.Context, c Config, environ []string, appCmd []strin
 		}
 		p.discovery = pool.NewDNS("tasks."+c.Service, adminPort, net.DefaultResolver)
 	case pool.ModeSwarm:
-		p.discovery = swarmDiscovery(p.engine, c, adminPort)
+		service := c.Service
+		if service == "" && p.swarm != nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			service, _ = p.swarm.Service(sctx) // empty on error: reported below
+			cancel()
+		}
+		if p.discovery, err = swarmDiscovery(p.engine, service, c.Network, adminPort); err != nil {
+			return nil, err
+		}
 	case pool.ModeProcess:
 		if p.proc != nil {
 			proc := p.proc
