@@ -1,0 +1,20 @@
+// Package e2e runs mitosis on a real Docker Swarm: it builds the binary
+// and examples/loadgen statically, wraps them in a FROM-scratch image,
+// deploys the repository's stack.yml with stack.dnsrr.yml (plus short
+// scaling windows), drives load from a loadgen container on the stack's
+// overlay network and checks, through `docker service ls` and the
+// replicas' /_mitosis/state:
+//
+//   - replicas rise from the minimum to at least 3 under a load step and
+//     fall back, with no failed request;
+//   - `docker kill` of a task under load fails no GET, and Swarm's
+//     replacement joins the pool;
+//   - a frozen daemon (SIGSTOP for 20 s; with Swarm, stopping dockerd
+//     kills the containers) does not stop serving, and scaling works
+//     again once it thaws.
+//
+// The suite only has tests. Without a reachable daemon (or a Swarm
+// manager) it skips, unless CI=true, where it fails. It needs root (it
+// signals dockerd) and about five minutes; it leaves no service,
+// container, network or image behind.
+package e2e
