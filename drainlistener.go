@@ -14,47 +14,80 @@ import (
 // http.Server.Shutdown alone closes the listening socket (connections still
 // in the kernel's accept queue are reset after their clients may have sent
 // a request) and drops requests it reads from a connection after shutdown
-// began. Instead the drain (1) shrinks the accept backlog so new connection
-// attempts are no longer completed by the kernel, (2) keeps accepting what
-// the kernel already queued for a short grace, (3) closes the listener and
-// (4) waits until every connection finished its response and closed —
-// keep-alives are off while draining — before Shutdown has nothing left
-// to cut.
+// began. Instead, once the drain delay is over, quiesce (1) makes the
+// kernel drop new connection attempts (on Linux a socket filter that drops
+// every packet reaching the listening socket: the clients retransmit their
+// SYN and then find the port closed, a clean refusal; connections already
+// established are separate sockets and unaffected), (2) keeps accepting
+// what the kernel had already queued until none has come for acceptIdle,
+// and only then (3) closes the listener. The drain then waits until every
+// connection has finished its response; while draining, each response
+// closes its connection.
 type drainListener struct {
 	net.Listener
 	quiescing atomic.Bool
+	lastConn  atomic.Int64 // unix nanos of the last accepted connection
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
-// acceptGrace is how long the drain keeps accepting connections the kernel
-// completed before the backlog shrank.
-const acceptGrace = 50 * time.Millisecond
+// acceptIdle is how long a quiescing listener waits for one more queued
+// connection before it closes.
+const acceptIdle = 20 * time.Millisecond
+
+func newDrainListener(l net.Listener) *drainListener {
+	return &drainListener{Listener: l, closed: make(chan struct{})}
+}
 
 func (l *drainListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil && l.quiescing.Load() {
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			l.lastConn.Store(time.Now().UnixNano())
+			return c, nil
+		}
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			l.Listener.Close()
+		if !l.quiescing.Load() || !errors.As(err, &ne) || !ne.Timeout() {
+			return nil, err
+		}
+		idle := time.Since(time.Unix(0, l.lastConn.Load()))
+		if idle >= acceptIdle {
+			l.close()
 			return nil, net.ErrClosed
 		}
+		l.setDeadline(time.Now().Add(acceptIdle - idle))
 	}
-	return c, err
 }
 
-// quiesce stops the kernel from completing new connections, lets Accept
-// take the already-queued ones for acceptGrace, then closes the listener.
-func (l *drainListener) quiesce() {
-	l.quiescing.Store(true)
-	tl, ok := l.Listener.(*net.TCPListener)
-	if !ok {
+func (l *drainListener) close() {
+	l.closeOnce.Do(func() {
 		l.Listener.Close()
-		return
-	}
-	shrinkBacklog(tl)
-	if err := tl.SetDeadline(time.Now().Add(acceptGrace)); err != nil {
-		l.Listener.Close()
+		close(l.closed)
+	})
+}
+
+func (l *drainListener) setDeadline(t time.Time) {
+	if tl, ok := l.Listener.(*net.TCPListener); ok {
+		_ = tl.SetDeadline(t)
 	}
 }
+
+// quiesce starts closing: see the type's comment. Done() is closed once the
+// listener is closed.
+func (l *drainListener) quiesce() {
+	tl, ok := l.Listener.(*net.TCPListener)
+	if !ok {
+		l.close()
+		return
+	}
+	l.lastConn.Store(time.Now().UnixNano())
+	l.quiescing.Store(true)
+	refuseNew(tl)
+	l.setDeadline(time.Now().Add(acceptIdle))
+}
+
+// Done is closed when the listener has closed.
+func (l *drainListener) Done() <-chan struct{} { return l.closed }
 
 // connTracker follows the public server's connections.
 type connTracker struct {

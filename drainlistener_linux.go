@@ -5,13 +5,15 @@ import (
 	"syscall"
 )
 
-// shrinkBacklog calls listen(2) again with a backlog of 0: Linux then
-// completes (almost) no new handshakes, and clients retry their SYN until
-// the socket is closed, when they get a clean "connection refused".
-func shrinkBacklog(l *net.TCPListener) {
+// refuseNew attaches a socket filter that drops every packet reaching the
+// listening socket, so no new handshake completes. Established connections
+// waiting in the accept queue are sockets of their own, created before the
+// filter, and stay intact.
+func refuseNew(l *net.TCPListener) {
 	rc, err := l.SyscallConn()
 	if err != nil {
 		return
 	}
-	_ = rc.Control(func(fd uintptr) { _ = syscall.Listen(int(fd), 0) })
+	drop := []syscall.SockFilter{*syscall.LsfStmt(syscall.BPF_RET|syscall.BPF_K, 0)}
+	_ = rc.Control(func(fd uintptr) { _ = syscall.AttachLsf(int(fd), drop) })
 }

@@ -77,7 +77,7 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 	if err != nil {
 		return nil, fmt.Errorf("MITOSIS_LISTEN=%s: %w", c.Listen, err)
 	}
-	r.pubLn = &drainListener{Listener: ln}
+	r.pubLn = newDrainListener(ln)
 	r.conns = newConnTracker()
 	if r.adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
 		r.pubLn.Close()
@@ -243,6 +243,10 @@ func (r *running) wait(ctx context.Context) int {
 	}
 	status := 0
 	r.pubLn.quiesce()
+	select {
+	case <-r.pubLn.Done():
+	case <-dctx.Done():
+	}
 	if err := r.conns.wait(dctx); err != nil {
 		r.log.Error("drain incomplete", "err", errDrainTimeout)
 		status = 1
