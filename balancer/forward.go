@@ -169,10 +169,13 @@ func (f *forwarder) serve(w *recorder, r *http.Request) bool {
 			f.forwarded[outcomeRetry].Inc()
 			continue
 		}
-		f.forwarded[outcomeError].Inc()
-		if r.Context().Err() == nil {
-			http.Error(w, "bad gateway: sibling failed", http.StatusBadGateway)
+		if r.Context().Err() != nil {
+			// The client left: nobody to answer, and not the sibling's fault.
+			f.forwarded[outcomeCanceled].Inc()
+			return true
 		}
+		f.forwarded[outcomeError].Inc()
+		http.Error(w, "bad gateway: sibling failed", http.StatusBadGateway)
 		return true
 	}
 	// Every try failed before anything was sent: serve it here.

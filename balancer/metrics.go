@@ -16,16 +16,18 @@ type metrics struct {
 
 // Forward outcomes and retry reasons, the only label values used.
 const (
-	outcomeOK     = "ok"
-	outcomeError  = "error"
-	outcomeRetry  = "retried"
-	reasonDial    = "dial"
-	reasonSent    = "after_write"
-	reasonNoRoom  = "budget_exhausted"
-	labelOutcome  = "outcome"
-	labelReason   = "reason"
-	labelStatus   = "code"
-	metricsPrefix = "mitosis_"
+	outcomeOK    = "ok"
+	outcomeError = "error"
+	outcomeRetry = "retried"
+	// outcomeCanceled: the client went away before the sibling answered.
+	outcomeCanceled = "canceled"
+	reasonDial      = "dial"
+	reasonSent      = "after_write"
+	reasonNoRoom    = "budget_exhausted"
+	labelOutcome    = "outcome"
+	labelReason     = "reason"
+	labelStatus     = "code"
+	metricsPrefix   = "mitosis_"
 )
 
 var statusClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -47,7 +49,7 @@ func newMetrics(reg prometheus.Registerer, sig *Signal) *metrics {
 	})
 	fwd := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "forwarded_total",
-		Help: "Requests forwarded to a sibling, by outcome.",
+		Help: "Forwarding attempts by outcome: ok, error (502 sent), retried (tried elsewhere), canceled (the client left).",
 	}, []string{labelOutcome})
 	retr := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "retries_total",
@@ -76,7 +78,7 @@ func newMetrics(reg prometheus.Registerer, sig *Signal) *metrics {
 	for i, c := range statusClasses {
 		m.duration[i] = dur.WithLabelValues(c)
 	}
-	for _, o := range []string{outcomeOK, outcomeError, outcomeRetry} {
+	for _, o := range []string{outcomeOK, outcomeError, outcomeRetry, outcomeCanceled} {
 		m.forwarded[o] = fwd.WithLabelValues(o)
 	}
 	for _, r := range []string{reasonDial, reasonSent, reasonNoRoom} {

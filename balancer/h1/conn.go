@@ -1,0 +1,162 @@
+package h1
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown: only an idle connection (waiting for a
+// request) may be closed from outside.
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+// conn is one client connection on the fast path. Its buffers and heads
+// are reused from request to request.
+type conn struct {
+	s        *Server
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	uw       *bufio.Writer // to the upstream, for streamed request bodies
+	clientIP []byte
+	state    atomic.Int32
+
+	req, resp head
+	out       []byte // the request head for the upstream
+	scratch   []byte // a response head too large for the upstream reader
+	deadline  time.Time
+	lastEnd   time.Time // when the last fast request ended, or zero
+	handedOff bool
+}
+
+// errHeadTooLarge: the head does not fit the read buffer (requests) or
+// MaxHeaderBytes (responses).
+var errHeadTooLarge = errors.New("h1: head too large")
+
+func (c *conn) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.s.log.Error("h1: panic serving connection", "remote", c.c.RemoteAddr().String(), "panic", p, "stack", string(buf))
+		}
+		c.s.forget(c)
+		if !c.handedOff {
+			_ = c.c.Close()
+		}
+		c.s.release(c)
+	}()
+	idleTimeout, headTimeout := c.s.cfg.IdleTimeout, c.s.cfg.ReadHeaderTimeout
+	// The idle deadline may be up to idleSlack early (see setReadDeadline).
+	idleSlack := min(time.Second, idleTimeout/16)
+	for {
+		if c.br.Buffered() == 0 {
+			// Wait for the next request as an idle connection.
+			if !c.state.CompareAndSwap(stateActive, stateIdle) && c.state.Load() != stateIdle {
+				return
+			}
+			if c.s.inShutdown.Load() {
+				return
+			}
+			now := c.lastEnd // the end of the request just served
+			if now.IsZero() {
+				now = time.Now()
+			}
+			c.lastEnd = time.Time{}
+			c.setReadDeadline(now.Add(idleTimeout), idleSlack)
+			if expGosched&2 != 0 {
+				runtime.Gosched()
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+		}
+		if !c.state.CompareAndSwap(stateIdle, stateActive) && c.state.Load() != stateActive {
+			return // closed by Shutdown while the request arrived
+		}
+		n, err := c.readHead(headTimeout)
+		if err != nil {
+			if errors.Is(err, errHeadTooLarge) {
+				c.handoff()
+			}
+			return
+		}
+		b, _ := c.br.Peek(n)
+		if !parseRequest(b, &c.req) || !c.req.fast() || !c.s.hooks.TryAcquire() {
+			c.handoff()
+			return
+		}
+		if !c.proxy() {
+			return
+		}
+	}
+}
+
+// fast reports whether a parsed request may take the fast path.
+func (h *head) fast() bool {
+	return !h.connect && !h.upgrade && !h.expect && !h.hop
+}
+
+// setReadDeadline sets the connection's read deadline to t, unless the
+// one in force is at most slack earlier: a busy keep-alive connection then
+// updates its runtime timer about once per idleSlack, not per request.
+func (c *conn) setReadDeadline(t time.Time, slack time.Duration) {
+	if t.IsZero() {
+		if c.deadline.IsZero() {
+			return
+		}
+	} else if !c.deadline.IsZero() {
+		if d := t.Sub(c.deadline); d >= 0 && d <= slack {
+			return
+		}
+	}
+	c.deadline = t
+	_ = c.c.SetReadDeadline(t)
+}
+
+// readHead waits until a complete request head is buffered and returns its
+// length; errHeadTooLarge when the read buffer fills first. The first byte
+// is already buffered; the rest must follow within timeout.
+func (c *conn) readHead(timeout time.Duration) (int, error) {
+	from := 0
+	armed := false
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		n, next := findHeadEnd(buf, from)
+		if n > 0 {
+			return n, nil
+		}
+		from = next
+		if len(buf) >= c.br.Size() {
+			return 0, errHeadTooLarge
+		}
+		if !armed {
+			// Usually the whole head arrives in one segment and this
+			// deadline is never needed.
+			c.setReadDeadline(time.Now().Add(timeout), 0)
+			armed = true
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// handoff gives the connection, with every byte read so far, to the
+// fallback server.
+func (c *conn) handoff() {
+	buf, _ := c.br.Peek(c.br.Buffered())
+	rc := &replayConn{Conn: c.c, buf: append([]byte(nil), buf...)}
+	_ = c.c.SetReadDeadline(time.Time{}) // the fallback sets its own
+	c.s.forget(c)
+	if c.s.hl.hand(rc) {
+		c.handedOff = true
+	}
+}

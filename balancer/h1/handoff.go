@@ -1,0 +1,65 @@
+package h1
+
+import (
+	"net"
+	"sync"
+)
+
+// handoffListener is the fallback server's listener: Accept returns the
+// connections the fast path gave up on, in the order they were handed.
+type handoffListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// hand gives c to the fallback server; false when its listener is closed
+// (the server shuts down), and then c is the caller's to close.
+func (l *handoffListener) hand(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// replayConn replays the bytes the fast path had already read before
+// reading on from the connection, so net/http sees the stream intact.
+type replayConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.buf) > 0 {
+		n := copy(p, r.buf)
+		r.buf = r.buf[n:]
+		if len(r.buf) == 0 {
+			r.buf = nil
+		}
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}

@@ -1,0 +1,200 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeHooks counts slots; Deny makes TryAcquire fail.
+type fakeHooks struct {
+	Deny     atomic.Bool
+	Acquired atomic.Int64
+	Dones    atomic.Int64
+
+	mu       sync.Mutex
+	Statuses []int
+	Bad      []string // Done calls with inconsistent times
+}
+
+func (h *fakeHooks) TryAcquire() bool {
+	if h.Deny.Load() {
+		return false
+	}
+	h.Acquired.Add(1)
+	return true
+}
+
+func (h *fakeHooks) Done(status int, start, appStart, end time.Time) {
+	h.Dones.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Statuses = append(h.Statuses, status)
+	if appStart.Before(start) || end.Before(appStart) {
+		h.Bad = append(h.Bad, "times out of order")
+	}
+}
+
+func (h *fakeHooks) statuses() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int(nil), h.Statuses...)
+}
+
+// upstream is an httptest server that counts the connections it accepted.
+type upstream struct {
+	*httptest.Server
+	Conns atomic.Int64
+}
+
+func newUpstream(t testing.TB, h http.HandlerFunc) *upstream {
+	t.Helper()
+	u := &upstream{}
+	u.Server = httptest.NewUnstartedServer(h)
+	u.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			u.Conns.Add(1)
+		}
+	}
+	u.Start()
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) addr() string { return strings.TrimPrefix(u.URL, "http://") }
+
+// proxy is a running Server with its fallback, which tags its responses
+// with X-Fallback: yes and echoes method, path and body.
+type proxy struct {
+	*Server
+	Addr  string
+	Hooks *fakeHooks
+}
+
+func fallbackHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Fallback", "yes")
+	body, _ := io.ReadAll(r.Body)
+	_, _ = io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+string(body))
+}
+
+func startProxy(t testing.TB, upstreamAddr string, tune func(*Config, *http.Server)) *proxy {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Upstream = upstreamAddr
+	cfg.ReplicaID = "r1"
+	fb := &http.Server{Handler: http.HandlerFunc(fallbackHandler), ReadHeaderTimeout: 5 * time.Second}
+	if tune != nil {
+		tune(&cfg, fb)
+	}
+	hooks := &fakeHooks{}
+	s, err := NewServer(cfg, hooks, fb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		<-served
+		// Close does not wait for the connections' goroutines to finish.
+		for i := 0; i < 200 && hooks.Acquired.Load() != hooks.Dones.Load(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n, d := hooks.Acquired.Load(), hooks.Dones.Load(); n != d {
+			t.Errorf("TryAcquire true %d times, Done %d times", n, d)
+		}
+		if len(hooks.Bad) > 0 {
+			t.Errorf("Done: %v", hooks.Bad)
+		}
+	})
+	return &proxy{Server: s, Addr: ln.Addr().String(), Hooks: hooks}
+}
+
+// deadAddr is an address nobody listens on.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// rawConn is a client connection written to by hand.
+type rawConn struct {
+	t testing.TB
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: t, Conn: c, br: bufio.NewReader(c)}
+}
+
+func (c *rawConn) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.Conn, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read reads one response to a request with method and its whole body.
+func (c *rawConn) read(method string) (*http.Response, string) {
+	c.t.Helper()
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		c.t.Fatalf("read response: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("read body: %v", err)
+	}
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// closed reports whether the server closed the connection (EOF or reset
+// soon; an open connection costs the test 200ms).
+func (c *rawConn) closed() bool {
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	_, err := c.br.ReadByte()
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return err != nil
+}
+
+func shutdownCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dialRawErr(addr string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return c, err
+}

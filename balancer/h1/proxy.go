@@ -1,0 +1,413 @@
+package h1
+
+import (
+	"os"
+	"runtime"
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// How a response body is framed toward the client.
+type bodyMode uint8
+
+const (
+	bodyNone    bodyMode = iota // HEAD, 1xx, 204, 304
+	bodyLength                  // Content-Length
+	bodyChunked                 // chunked, passed through
+	bodyDecode                  // chunked from the app, plain to an HTTP/1.0 client
+	bodyEOF                     // until the app closes
+)
+
+const badGatewayBody = "bad gateway: the app did not answer\n"
+
+var errBadResponse = errors.New("h1: malformed response from the app")
+
+// proxy serves one fast request (its head parsed in c.req, a slot taken)
+// and reports whether the client connection stays open.
+func (c *conn) proxy() (keep bool) {
+	s := c.s
+	start := time.Now()
+	appStart := start
+	status := 502 // until the app's status is known
+	defer func() {
+		c.lastEnd = time.Now()
+		s.hooks.Done(status, start, appStart, c.lastEnd)
+	}()
+
+	// Everything needed of the request head is taken before it is
+	// discarded from the read buffer (its slices die with it).
+	req := &c.req
+	isHead := string(req.method) == "HEAD"
+	clientMinor := req.minor
+	clientClose := req.connClose || (req.minor == 0 && !req.connKeepAlive)
+	bodyLen, chunkedIn := req.contentLength, req.chunked
+	c.buildRequest()
+	_, _ = c.br.Discard(req.size)
+
+	// A body that fits the read buffer travels with the head in one write
+	// and stays buffered (replayable) until the app answered.
+	inline := !chunkedIn && bodyLen <= int64(c.br.Size())
+	if inline && bodyLen > 0 {
+		if c.br.Buffered() < int(bodyLen) {
+			c.setReadDeadline(time.Time{}, 0)
+		}
+		body, err := c.br.Peek(int(bodyLen))
+		if err != nil {
+			status = 400 // the client left mid-body
+			return false
+		}
+		c.out = append(c.out, body...)
+	}
+
+	appStart = time.Now()
+	u, wrote, err := c.roundTrip(inline, chunkedIn, bodyLen, clientMinor, appStart)
+	if err != nil {
+		if !wrote {
+			s.log.Warn("app did not answer", "upstream", s.cfg.Upstream, "err", err)
+			c.badGateway()
+		}
+		return false
+	}
+	if inline && bodyLen > 0 {
+		_, _ = c.br.Discard(int(bodyLen))
+	}
+
+	resp := &c.resp
+	status = resp.status
+	mode := bodyLength
+	switch {
+	case isHead || resp.status == 204 || resp.status == 304:
+		mode = bodyNone
+	case resp.chunked && clientMinor == 1:
+		mode = bodyChunked
+	case resp.chunked:
+		mode = bodyDecode
+	case resp.contentLength < 0:
+		mode = bodyEOF
+	}
+	upReuse := !resp.connClose && (resp.minor == 1 || resp.connKeepAlive) && mode != bodyEOF &&
+		!(resp.chunked && resp.contentLength >= 0) // both framings: RFC 9112 §6.3 says close
+	keep = s.keepAlives() && !clientClose && mode != bodyEOF && mode != bodyDecode
+	c.writeResponseHead(mode, keep, clientMinor, isHead)
+	if !c.resp.inScratch {
+		_, _ = u.br.Discard(resp.size)
+	}
+	respLen := resp.contentLength
+
+	switch mode {
+	case bodyLength:
+		err = copyN(c.bw, u.br, respLen)
+	case bodyChunked, bodyDecode:
+		err = copyChunked(c.bw, u.br, mode == bodyDecode, s.cfg.MaxHeaderBytes)
+	case bodyEOF:
+		err = copyEOF(c.bw, u.br)
+	}
+	if err != nil {
+		// The client has part of a response: all that is left is to cut
+		// it off, as every proxy does.
+		s.up.close(u)
+		return false
+	}
+	if upReuse {
+		s.up.put(u, appStart) // saves a clock read; errs on the old side
+	} else {
+		s.up.close(u)
+	}
+	if c.bw.Flush() != nil {
+		return false
+	}
+	return keep
+}
+
+// roundTrip sends the request upstream and reads the response head (1xx
+// interim responses are forwarded to HTTP/1.1 clients on the way). A
+// reused connection that fails before any response byte is replaced by a
+// fresh one once, when the request body was not streamed. wrote reports
+// whether bytes went to the client (then no 502 can follow).
+func (c *conn) roundTrip(inline, chunked bool, bodyLen int64, clientMinor byte, now time.Time) (u *upConn, wrote bool, err error) {
+	for attempt := 0; ; attempt++ {
+		u, err = c.s.up.get(now)
+		if err != nil {
+			return nil, false, err
+		}
+		var got bool
+		if err = c.writeRequest(u, inline, chunked, bodyLen); err == nil {
+			got, err = c.readResponse(u, clientMinor, &wrote)
+		}
+		if err == nil {
+			return u, wrote, nil
+		}
+		c.s.up.close(u)
+		if !u.reused || got || !inline || attempt > 0 || !retryable(err) {
+			return nil, wrote, err
+		}
+	}
+}
+
+// retryable: what a keep-alive connection the app closed while it was idle
+// looks like when it is used again.
+func retryable(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func (c *conn) writeRequest(u *upConn, inline, chunked bool, bodyLen int64) error {
+	if inline {
+		_, err := u.c.Write(c.out)
+		return err
+	}
+	c.setReadDeadline(time.Time{}, 0) // a long upload is not a slow head
+	uw := c.upWriter(u.c)
+	_, _ = uw.Write(c.out)
+	var err error
+	if chunked {
+		err = copyChunked(uw, c.br, false, c.s.cfg.MaxHeaderBytes)
+	} else {
+		err = copyN(uw, c.br, bodyLen)
+	}
+	if err != nil {
+		return err
+	}
+	return uw.Flush()
+}
+
+func (c *conn) upWriter(w net.Conn) *bufio.Writer {
+	if c.uw == nil {
+		if uw, ok := c.s.upWriters.Get().(*bufio.Writer); ok {
+			c.uw = uw
+		} else {
+			c.uw = bufio.NewWriterSize(w, upWriteBuf)
+		}
+	}
+	c.uw.Reset(w)
+	return c.uw
+}
+
+// readResponse reads response heads from u into c.resp until a final one;
+// interim 1xx responses go to HTTP/1.1 clients at once (1.0 ones cannot
+// take them). got reports whether any byte came from u.
+func (c *conn) readResponse(u *upConn, clientMinor byte, wrote *bool) (got bool, err error) {
+	for {
+		n, inScratch, any, err := c.readResponseHead(u)
+		got = got || any
+		if err != nil {
+			return got, err
+		}
+		var b []byte
+		if inScratch {
+			b = c.scratch
+		} else {
+			b, _ = u.br.Peek(n)
+		}
+		if !parseResponse(b, &c.resp) {
+			return true, errBadResponse
+		}
+		c.resp.inScratch = inScratch
+		if c.resp.status >= 200 {
+			return true, nil
+		}
+		if c.resp.status == 101 {
+			// Upgrades are never sent on the fast path.
+			return true, errBadResponse
+		}
+		if clientMinor == 1 {
+			c.writeInterim()
+			if err := c.bw.Flush(); err != nil {
+				return true, err
+			}
+			*wrote = true
+		}
+		if !inScratch {
+			_, _ = u.br.Discard(n)
+		}
+	}
+}
+
+// readResponseHead waits for a complete response head. Most fit u's read
+// buffer and are parsed in place; a larger one is copied line by line
+// into c.scratch (inScratch), up to MaxHeaderBytes.
+func (c *conn) readResponseHead(u *upConn) (n int, inScratch, got bool, err error) {
+	from := 0
+	if expGosched&1 != 0 && u.br.Buffered() == 0 {
+		runtime.Gosched()
+	}
+	for {
+		buf, _ := u.br.Peek(u.br.Buffered())
+		n, next := findHeadEnd(buf, from)
+		if n > 0 {
+			return n, false, true, nil
+		}
+		from = next
+		if len(buf) >= u.br.Size() {
+			return c.readBigHead(u)
+		}
+		if _, err := u.br.Peek(len(buf) + 1); err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, false, len(buf) > 0, err
+		}
+	}
+}
+
+func (c *conn) readBigHead(u *upConn) (int, bool, bool, error) {
+	c.scratch = c.scratch[:0]
+	for {
+		line, err := u.br.ReadSlice('\n')
+		c.scratch = append(c.scratch, line...)
+		if len(c.scratch) > c.s.cfg.MaxHeaderBytes {
+			return 0, false, true, errHeadTooLarge
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, false, true, err
+		}
+		if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+			return len(c.scratch), true, true, nil
+		}
+	}
+}
+
+// buildRequest writes the head for the upstream into c.out: the request
+// line in HTTP/1.1, the client's fields minus hop-by-hop ones (RFC 9110
+// §7.6.1, and the list net/http/httputil removes), minus client-sent
+// X-Forwarded-*, Forwarded and X-Mitosis-*, then the framing and this
+// proxy's X-Forwarded-*.
+func (c *conn) buildRequest() {
+	r := &c.req
+	b := append(c.out[:0], r.method...)
+	b = append(b, ' ')
+	b = append(b, r.uri...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	for i := range r.fields {
+		f := &r.fields[i]
+		switch f.kind {
+		case kOther:
+			if r.namedByConnection(f.name) {
+				continue
+			}
+		case kHost:
+		case kTrailer:
+			if !r.chunked {
+				continue
+			}
+		default:
+			continue
+		}
+		b = appendField(b, f.name, f.value)
+	}
+	if r.hosts == 0 {
+		b = appendField(b, []byte("Host"), c.s.upHost)
+	}
+	switch {
+	case r.chunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case r.contentLength >= 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, r.contentLength, 10)
+		b = append(b, "\r\n"...)
+	}
+	if r.teTrailers {
+		b = append(b, "Te: trailers\r\n"...)
+	}
+	b = appendField(b, []byte("X-Forwarded-For"), c.clientIP)
+	if r.hosts == 1 {
+		b = appendField(b, []byte("X-Forwarded-Host"), r.host)
+	}
+	b = append(b, "X-Forwarded-Proto: http\r\n\r\n"...)
+	c.out = b
+}
+
+func appendField(b, name, value []byte) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// writeResponseHead writes the app's final response head to the client:
+// its fields minus hop-by-hop ones, X-Mitosis-Replica, the framing of mode
+// and the client connection's fate.
+func (c *conn) writeResponseHead(mode bodyMode, keep bool, clientMinor byte, isHead bool) {
+	r := &c.resp
+	w := c.bw
+	c.writeStatusAndFields(mode == bodyChunked)
+	_, _ = w.Write(c.s.replicaLine)
+	switch {
+	case mode == bodyLength || (mode == bodyNone && r.contentLength >= 0):
+		_, _ = w.WriteString("Content-Length: ")
+		if w.Available() < 20 {
+			_ = w.Flush()
+		}
+		_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), r.contentLength, 10))
+		_, _ = w.WriteString("\r\n")
+	case mode == bodyChunked || (mode == bodyNone && isHead && r.chunked && clientMinor == 1):
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case !keep:
+		_, _ = w.WriteString("Connection: close\r\n")
+	case clientMinor == 0:
+		_, _ = w.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+}
+
+// writeInterim forwards a 1xx response head.
+func (c *conn) writeInterim() {
+	c.writeStatusAndFields(false)
+	_, _ = c.bw.WriteString("\r\n")
+}
+
+func (c *conn) writeStatusAndFields(chunked bool) {
+	r := &c.resp
+	w := c.bw
+	_, _ = w.WriteString("HTTP/1.1 ")
+	_, _ = w.Write(r.statusText)
+	_, _ = w.WriteString("\r\n")
+	for i := range r.fields {
+		f := &r.fields[i]
+		switch f.kind {
+		case kOther:
+			if r.namedByConnection(f.name) {
+				continue
+			}
+		case kHost, kExpect, kForwarded, kMitosis, kMitosisHop:
+		case kReplica:
+			if c.s.replicaLine != nil {
+				continue
+			}
+		case kTrailer:
+			if !chunked {
+				continue
+			}
+		default: // framing and hop-by-hop fields
+			continue
+		}
+		_, _ = w.Write(f.name)
+		_, _ = w.WriteString(": ")
+		_, _ = w.Write(f.value)
+		_, _ = w.WriteString("\r\n")
+	}
+}
+
+// badGateway answers 502 and the connection closes after it.
+func (c *conn) badGateway() {
+	w := c.bw
+	_, _ = w.WriteString("HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n")
+	_, _ = w.Write(c.s.replicaLine)
+	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(badGatewayBody)) + "\r\nConnection: close\r\n\r\n" + badGatewayBody)
+	_ = w.Flush()
+}
+
+var expGosched = func() int { v := os.Getenv("H1_GOSCHED"); if v == "" { return 0 }; return int(v[0]-'0') }()

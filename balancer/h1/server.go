@@ -1,0 +1,280 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hooks is what the fast path needs of the balancer: a local slot without
+// waiting, and the end of every request that took one.
+type Hooks interface {
+	// TryAcquire takes a local slot if one is free now. False hands the
+	// connection to the fallback server.
+	TryAcquire() bool
+	// Done releases the slot and records the request: start is when its
+	// head had been read, appStart just before it was sent upstream, end
+	// after its last byte went to the client (or it failed). It is called
+	// exactly once per TryAcquire that returned true.
+	Done(status int, start, appStart, end time.Time)
+}
+
+// Buffer sizes per client connection. 8 KiB holds the request heads
+// browsers send (cookies included); a larger head goes to net/http.
+const (
+	clientReadBuf  = 8 << 10
+	clientWriteBuf = 8 << 10
+	upWriteBuf     = 4 << 10
+)
+
+// Server serves the public listener: the fast path in this package,
+// everything else through the fallback *http.Server.
+type Server struct {
+	cfg    Config
+	hooks  Hooks
+	fb     *http.Server
+	log    *slog.Logger
+	up     *upstreamPool
+	hl     *handoffListener
+	upHost []byte // Host for HTTP/1.0 requests without one
+	// replicaLine is "X-Mitosis-Replica: <id>\r\n", or empty.
+	replicaLine []byte
+
+	inShutdown   atomic.Bool
+	noKeepAlives atomic.Bool
+
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*conn]struct{}
+	fbDone  chan error // fallback Serve's result; nil until started
+	serving bool
+
+	readers, writers, upWriters sync.Pool
+}
+
+// NewServer builds the server. fallback serves every handed-off
+// connection; its Handler, timeouts and MaxHeaderBytes are the caller's.
+// A nil log discards.
+func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if hooks == nil || fallback == nil {
+		return nil, errors.New("h1: hooks and fallback server are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:    cfg,
+		hooks:  hooks,
+		fb:     fallback,
+		log:    log,
+		up:     newUpstreamPool(cfg.Upstream, cfg.DialTimeout, cfg.MaxIdleUpstream),
+		upHost: []byte(cfg.Upstream),
+		conns:  make(map[*conn]struct{}),
+	}
+	if cfg.ReplicaHeader {
+		s.replicaLine = fmt.Appendf(nil, "X-Mitosis-Replica: %s\r\n", cfg.ReplicaID)
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown or Close (then it returns
+// http.ErrServerClosed) or until ln fails. It may be called once.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.inShutdown.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return http.ErrServerClosed
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("h1: Serve called twice")
+	}
+	s.serving, s.ln = true, ln
+	s.hl = newHandoffListener(ln.Addr())
+	s.fbDone = make(chan error, 1)
+	go func() { s.fbDone <- s.fb.Serve(s.hl) }()
+	s.mu.Unlock()
+
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return http.ErrServerClosed
+			}
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				// As net/http: back off 5ms doubling to 1s on EMFILE and friends.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("h1: accept: %w", err)
+		}
+		backoff = 0
+		cc := s.newConn(c)
+		if !s.track(cc) {
+			_ = c.Close()
+			s.release(cc)
+			return http.ErrServerClosed
+		}
+		go cc.serve()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, waits for in-flight
+// fast requests to finish (their connections then close) and shuts the
+// fallback server down with the same ctx. It returns ctx.Err() when the
+// deadline passes first; the remaining connections are left to Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.inShutdown.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	fbDone := s.fbDone
+	s.mu.Unlock()
+
+	fbErr := make(chan error, 1)
+	go func() { fbErr <- s.fb.Shutdown(ctx) }()
+
+	// Poll as net/http does: 1ms doubling to 500ms (with jitter there).
+	wait := time.Millisecond
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for !s.closeIdle() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			wait = min(2*wait, 500*time.Millisecond)
+			timer.Reset(wait)
+		}
+	}
+	s.up.closeAll(true)
+	var err error
+	select {
+	case err = <-fbErr:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if fbDone != nil {
+		<-fbDone // returns at once: its listener is closed
+	}
+	return err
+}
+
+// Close closes the listener and every connection at once, fast or handed
+// off, and the idle upstream connections.
+func (s *Server) Close() error {
+	s.inShutdown.Store(true)
+	s.mu.Lock()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		c.state.Store(stateClosed)
+		_ = c.c.Close()
+	}
+	s.mu.Unlock()
+	if ferr := s.fb.Close(); err == nil {
+		err = ferr
+	}
+	s.up.closeAll(true)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// SetKeepAlivesEnabled switches keep-alive off (drain) or back on, for the
+// fast path and the fallback server. Off closes idle connections and
+// answers every further request with Connection: close.
+func (s *Server) SetKeepAlivesEnabled(v bool) {
+	s.noKeepAlives.Store(!v)
+	s.fb.SetKeepAlivesEnabled(v)
+	if !v {
+		s.closeIdle()
+	}
+}
+
+func (s *Server) keepAlives() bool { return !s.noKeepAlives.Load() && !s.inShutdown.Load() }
+
+// closeIdle closes the connections waiting for a request and reports
+// whether none is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			_ = c.c.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) newConn(c net.Conn) *conn {
+	cc := &conn{s: s, c: c}
+	if br, ok := s.readers.Get().(*bufio.Reader); ok {
+		br.Reset(c)
+		cc.br = br
+	} else {
+		cc.br = bufio.NewReaderSize(c, clientReadBuf)
+	}
+	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
+		bw.Reset(c)
+		cc.bw = bw
+	} else {
+		cc.bw = bufio.NewWriterSize(c, clientWriteBuf)
+	}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cc.clientIP, _ = a.IP.AppendText(nil)
+	} else if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
+		cc.clientIP = []byte(host)
+	} else {
+		cc.clientIP = []byte(c.RemoteAddr().String())
+	}
+	return cc
+}
+
+// release returns a finished connection's buffers to the pools.
+func (s *Server) release(c *conn) {
+	c.br.Reset(nil)
+	s.readers.Put(c.br)
+	c.bw.Reset(nil)
+	s.writers.Put(c.bw)
+	if c.uw != nil {
+		c.uw.Reset(nil)
+		s.upWriters.Put(c.uw)
+	}
+	c.br, c.bw, c.uw = nil, nil, nil
+}

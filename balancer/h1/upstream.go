@@ -1,0 +1,132 @@
+package h1
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"time"
+)
+
+// upstreamIdleTimeout drops an idle upstream connection kept longer than
+// this, like http.Transport's IdleConnTimeout (90s in DefaultTransport):
+// apps often close theirs after a minute or two, and a connection closed
+// on the far side costs a failed write and a retry.
+const upstreamIdleTimeout = 90 * time.Second
+
+// upReadBuf is the size of an upstream connection's read buffer: a whole
+// response head, and the body in pieces of that size.
+const upReadBuf = 8 << 10
+
+// upConn is one keep-alive connection to the upstream with its reader.
+type upConn struct {
+	c         net.Conn
+	br        *bufio.Reader
+	idleSince time.Time
+	reused    bool // taken from the idle stack (may have been closed by the app)
+}
+
+// upstreamPool keeps idle connections to one upstream in a LIFO stack: the
+// most recently used one is the warmest and the least likely to have been
+// closed by the app; the oldest sink to the bottom and expire there.
+type upstreamPool struct {
+	addr   string
+	dialer net.Dialer
+	max    int
+
+	mu     sync.Mutex
+	idle   []*upConn // top = last
+	closed bool
+
+	readers sync.Pool // *bufio.Reader of closed connections
+}
+
+func newUpstreamPool(addr string, dialTimeout time.Duration, max int) *upstreamPool {
+	return &upstreamPool{addr: addr, dialer: net.Dialer{Timeout: dialTimeout}, max: max}
+}
+
+// get returns an idle connection or dials a new one.
+func (p *upstreamPool) get(now time.Time) (*upConn, error) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		u := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(u.idleSince) < upstreamIdleTimeout {
+			p.mu.Unlock()
+			u.reused = true
+			return u, nil
+		}
+		// The top is the youngest: when it expired, all did.
+		stale := p.idle
+		p.idle = nil // a new array: stale is closed outside the lock
+		p.mu.Unlock()
+		p.close(u)
+		for _, s := range stale {
+			p.close(s)
+		}
+	} else {
+		p.mu.Unlock()
+	}
+	return p.dial()
+}
+
+func (p *upstreamPool) dial() (*upConn, error) {
+	c, err := p.dialer.Dial("tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	br, _ := p.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(c, upReadBuf)
+	} else {
+		br.Reset(c)
+	}
+	return &upConn{c: c, br: br}, nil
+}
+
+// put keeps u for reuse, or closes it when the stack is full or the pool
+// is closed. u must have nothing left unread.
+func (p *upstreamPool) put(u *upConn, now time.Time) {
+	u.idleSince = now
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= p.max {
+		p.mu.Unlock()
+		p.close(u)
+		return
+	}
+	var expired *upConn
+	if len(p.idle) > 0 && now.Sub(p.idle[0].idleSince) >= upstreamIdleTimeout {
+		expired = p.idle[0]
+		copy(p.idle, p.idle[1:])
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+	}
+	p.idle = append(p.idle, u)
+	p.mu.Unlock()
+	if expired != nil {
+		p.close(expired)
+	}
+}
+
+// close closes u and recycles its reader.
+func (p *upstreamPool) close(u *upConn) {
+	_ = u.c.Close()
+	u.br.Reset(nil)
+	p.readers.Put(u.br)
+	u.br = nil
+}
+
+// closeAll closes the idle connections; with final set, connections put
+// back later are closed too.
+func (p *upstreamPool) closeAll(final bool) {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	if final {
+		p.closed = true
+	}
+	p.mu.Unlock()
+	for _, u := range idle {
+		p.close(u)
+	}
+}
