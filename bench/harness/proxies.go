@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// The reference proxies, each configured for one core and keep-alive to
+// the upstream, so that they compare with one mitosis replica under
+// GOMAXPROCS=1.
+
+func (r *runner) startNginx(ctx context.Context) (*target, error) {
+	out, err := filepath.Abs(r.o.out)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(out, "nginx-tmp")
+	if err := os.MkdirAll(tmp, 0o777); err != nil {
+		return nil, err
+	}
+	// keepalive_requests: nginx closes a keep-alive connection after 1000
+	// requests by default (both sides); wrk would then reconnect, which no
+	// other target makes it do.
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/nginx-error.log warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 16000; }
+http {
+  access_log off;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+  keepalive_timeout 120s;
+  keepalive_requests 100000000;
+  upstream app {
+    server %[3]s;
+    keepalive 64;
+    keepalive_requests 100000000;
+  }
+  server {
+    listen %[4]s backlog=4096;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, out, tmp, r.addr(offUpstream), r.addr(offNginx))
+	path, err := r.writeConf("nginx.conf", conf)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.ps.start("nginx", nil, "nginx", "-e", filepath.Join(out, "logs", "nginx-error.log"), "-p", out, "-c", path)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + r.addr(offNginx) + "/"
+	if err := waitHTTP(ctx, p, url, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	return &target{name: "nginx", url: url, procs: []*proc{p}, note: "1 worker, upstream keepalive 64; CPU and RSS: master + worker"}, nil
+}
+
+func (r *runner) startHAProxy(ctx context.Context) (*target, error) {
+	// HAProxy reserves two descriptors per connection (plus a few) and
+	// refuses to start when maxconn needs more than the open-file limit
+	// (20000 on the machines we run on, and not raisable there), so the
+	// memory test opens at most maxconn-16 connections to it; the memory
+	// table says how many were established.
+	maxconn := r.o.haproxyMaxconn
+	if maxconn == 0 {
+		maxconn = haproxyAutoMaxconn()
+	}
+	conf := fmt.Sprintf(`global
+  nbthread 1
+  maxconn %[3]d
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  timeout http-keep-alive 120s
+frontend fe
+  bind %[1]s
+  default_backend be
+backend be
+  server app %[2]s
+`, r.addr(offHAProxy), r.addr(offUpstream), maxconn)
+	path, err := r.writeConf("haproxy.cfg", conf)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.ps.start("haproxy", nil, "haproxy", "-db", "-f", path)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + r.addr(offHAProxy) + "/"
+	if err := waitHTTP(ctx, p, url, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("haproxy: %w", err)
+	}
+	return &target{name: "haproxy", url: url, procs: []*proc{p}, note: "nbthread 1, http-reuse always", maxIdle: maxconn - 16}, nil
+}
+
+// haproxyAutoMaxconn is the largest maxconn HAProxy accepts under the
+// current open-file limit (it wants 2 × maxconn + 14 descriptors).
+func haproxyAutoMaxconn() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 1000 {
+		return 400
+	}
+	return int(min(rl.Cur, 100000)-64) / 2
+}
+
+func (r *runner) startCaddy(ctx context.Context) (*target, error) {
+	out, err := filepath.Abs(r.o.out)
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`{
+	admin off
+	auto_https off
+}
+http://:%[1]d {
+	bind 127.0.0.1
+	reverse_proxy %[2]s
+}
+`, r.o.portBase+offCaddy, r.addr(offUpstream))
+	path, err := r.writeConf("Caddyfile", conf)
+	if err != nil {
+		return nil, err
+	}
+	// Caddy is a Go program too: GOMAXPROCS=1 gives it the one core that
+	// mitosis gets. XDG_* keep its autosave (Caddy 2.6 has no persist_config)
+	// and data out of $HOME.
+	env := []string{"GOMAXPROCS=1", "XDG_CONFIG_HOME=" + filepath.Join(out, "caddy"), "XDG_DATA_HOME=" + filepath.Join(out, "caddy")}
+	p, err := r.ps.start("caddy", env, "caddy", "run", "--adapter", "caddyfile", "--config", path)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + r.addr(offCaddy) + "/"
+	if err := waitHTTP(ctx, p, url, 15*time.Second); err != nil {
+		return nil, fmt.Errorf("caddy: %w", err)
+	}
+	return &target{name: "caddy", url: url, procs: []*proc{p}, note: "reverse_proxy, GOMAXPROCS=1"}, nil
+}
