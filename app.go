@@ -44,8 +44,7 @@ func newUpstreamProxy(target *url.URL, maxConns int, log *slog.Logger) http.Hand
 				}
 			}
 		},
-		Transport:     balancer.NewTransport(maxConns),
-		FlushInterval: -1,
+		Transport: balancer.NewTransport(maxConns),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() != nil {
 				return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -91,6 +92,10 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 
 	bcfg := c.Balancer
 	bcfg.ID = c.ReplicaID
+	// Above its target share a replica hands new work to a less loaded
+	// sibling: the replicas the autoscaler started get traffic even when
+	// all of it enters through one replica (host port, process driver).
+	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
 	r.h, err = balancer.New(bcfg, app, reg, balancer.WithSiblings(r.store, nil))
 	if err != nil {
 		return nil, err

@@ -14,6 +14,14 @@ type Config struct {
 	// MaxInflight is how many requests may be inside the app at once
 	// (MITOSIS_MAX_INFLIGHT, default 100).
 	MaxInflight int
+	// ShareAbove is the local in-flight count from which a new request goes
+	// to a less loaded ready sibling, if there is one, instead of taking a
+	// local slot; up to MaxInflight it is still served here when no sibling
+	// is less loaded. It spreads load over the replicas the autoscaler
+	// started even when all traffic enters through one of them. 0 means
+	// MaxInflight: forward only what does not fit here. The mitosis command
+	// sets it to MITOSIS_TARGET_CONCURRENCY.
+	ShareAbove int
 	// QueueMax is how many requests may wait for a slot (MITOSIS_QUEUE_MAX,
 	// default 1000). 0 sheds at once when every slot is taken.
 	QueueMax int
@@ -54,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflight < 1 || c.MaxInflight > 1_000_000 {
 		errs = append(errs, fmt.Errorf("MITOSIS_MAX_INFLIGHT=%d: must be in [1; 1000000]", c.MaxInflight))
+	}
+	if c.ShareAbove < 0 {
+		errs = append(errs, fmt.Errorf("share-above %d: must be >= 0", c.ShareAbove))
 	}
 	if c.QueueMax < 0 || c.QueueMax > 10_000_000 {
 		errs = append(errs, fmt.Errorf("MITOSIS_QUEUE_MAX=%d: must be in [0; 10000000]", c.QueueMax))

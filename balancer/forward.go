@@ -122,10 +122,10 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 
 func (b *trackedBody) Close() error { return nil }
 
-// serve forwards r to a sibling. It returns false, having written nothing,
-// when no sibling has room (or none could be reached before anything was
-// sent): the caller then serves r locally.
-func (f *forwarder) serve(w *recorder, r *http.Request) bool {
+// serve forwards r to a sibling whose load is below `below`. It returns
+// false, having written nothing, when no sibling qualifies (or none could be
+// reached before anything was sent): the caller then serves r locally.
+func (f *forwarder) serve(w *recorder, r *http.Request, below int64) bool {
 	if len(f.sib.Ready()) == 0 {
 		return false
 	}
@@ -139,7 +139,7 @@ func (f *forwarder) serve(w *recorder, r *http.Request) bool {
 	f.refill()
 	var tried [maxAttempts]string
 	for i := 0; i < maxAttempts; i++ {
-		m, p, ok := f.pick(tried[:i])
+		m, p, ok := f.pick(tried[:i], below)
 		if !ok {
 			return false
 		}
@@ -274,8 +274,7 @@ func (f *forwarder) newProxy(addr string, p *peer) *httputil.ReverseProxy {
 				pr.Out.Header[TokenHeader] = []string{h.cfg.ClusterToken}
 			}
 		},
-		Transport:     f.transport,
-		FlushInterval: -1,
+		Transport: f.transport,
 		ModifyResponse: func(resp *http.Response) error {
 			v := resp.Header.Get(pool.LoadHeader)
 			if v == "" {

@@ -326,3 +326,72 @@ func TestDrainingSendsNewWorkToSiblings(t *testing.T) {
 		t.Fatalf("while draining served by %q, want b", r)
 	}
 }
+
+func TestShareAboveGoesToLessLoadedSibling(t *testing.T) {
+	tests := []struct {
+		name      string
+		bInflight int
+		want      string
+	}{
+		{"idle sibling takes it", 0, "b"},
+		{"sibling as loaded stays local", 2, "a"},
+		{"busier sibling stays local", 5, "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := startSibling(t, "b", 8, idApp("b", 0, nil))
+			mb := member("b", hostOf(b.srv), 8)
+			mb.Inflight = tt.bInflight
+			sibs := &fakeSiblings{Members: []pool.Member{mb}}
+			g := newGate()
+			c := testConfig(8, 10, time.Second)
+			c.ID, c.ShareAbove = "a", 2
+			h, err := New(c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/hold" {
+					g.ServeHTTP(w, r)
+					return
+				}
+				io.WriteString(w, "a")
+			}), prometheus.NewRegistry(), WithSiblings(sibs, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			defer close(g.release)
+			go http.Get(srv.URL + "/hold")
+			go http.Get(srv.URL + "/hold")
+			waitFor(t, func() bool { return g.entered.Load() == 2 })
+			if _, r, _ := get(t, srv.URL); r != tt.want {
+				t.Fatalf("at the share (2 in flight) served by %q, want %q", r, tt.want)
+			}
+		})
+	}
+}
+
+func TestTryAcquireAndDone(t *testing.T) {
+	c := testConfig(2, 0, time.Second)
+	c.ShareAbove = 1
+	h, err := New(c, http.NotFoundHandler(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.TryAcquire() {
+		t.Fatal("first TryAcquire failed")
+	}
+	if h.TryAcquire() {
+		t.Fatal("TryAcquire above the share (1) succeeded")
+	}
+	now := time.Now()
+	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now)
+	if h.adm.inflight.Load() != 0 {
+		t.Fatal("Done did not free the slot")
+	}
+	if st := h.Signal().Snapshot(now); st.App.Count != 1 || st.Total.Count != 1 {
+		t.Fatalf("Done not recorded: app %d total %d", st.App.Count, st.Total.Count)
+	}
+	h.SetDraining()
+	if h.TryAcquire() {
+		t.Fatal("TryAcquire while draining succeeded")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/subtle"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -41,6 +42,7 @@ type siblings interface {
 // signal and the drain state. It is safe for concurrent use.
 type Handler struct {
 	cfg        Config
+	share      int64 // ShareAbove, resolved
 	app        http.Handler
 	adm        *admission
 	sig        *Signal
@@ -91,6 +93,10 @@ func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option
 		replicaVal: []string{cfg.ID},
 		retryAfter: []string{strconv.Itoa(cfg.RetryAfter)},
 	}
+	h.share = int64(cfg.ShareAbove)
+	if h.share == 0 || h.share > int64(cfg.MaxInflight) {
+		h.share = int64(cfg.MaxInflight)
+	}
 	h.sig = &Signal{adm: h.adm}
 	h.recorders.New = func() any { return &recorder{} }
 	for _, o := range opts {
@@ -101,6 +107,25 @@ func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option
 		h.fw.registerMetrics(h.m)
 	}
 	return h, nil
+}
+
+// TryAcquire takes a local slot for a request without waiting, as the
+// fast path does: false when draining, when the replica is at its share
+// (ShareAbove) or when no slot is free. A true result must be followed by
+// exactly one Done.
+func (h *Handler) TryAcquire() bool {
+	return !h.draining.Load() && h.adm.inflight.Load() < h.share && h.adm.tryAcquire()
+}
+
+// Done ends a request that TryAcquire admitted: it frees the slot and
+// records the request in the load signal and the metrics. start is when
+// the request head was read, appStart when it was handed to the app, end
+// when the response was written.
+func (h *Handler) Done(status int, start, appStart, end time.Time) {
+	h.adm.release()
+	h.sig.app.record(end, end.Sub(appStart))
+	h.sig.total.record(end, end.Sub(start))
+	h.m.duration[statusClass(status)].Observe(end.Sub(start).Seconds())
 }
 
 // Signal returns the load signal of this replica.
@@ -147,11 +172,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	acquired := false
 	if !hop {
-		if !h.draining.Load() {
+		draining := h.draining.Load()
+		if !draining && h.adm.inflight.Load() < h.share {
 			acquired = h.adm.tryAcquire()
 		}
-		if !acquired && h.fw != nil && h.fw.serve(rec, r) {
-			return
+		if !acquired && h.fw != nil {
+			// Above the share, only a sibling less loaded than this replica
+			// is worth the hop; when no slot is free here (or while
+			// draining), any sibling with room is.
+			below := h.adm.inflight.Load() + h.adm.queued.Load()
+			if draining || !h.adm.hasRoom() {
+				below = math.MaxInt64
+			}
+			if h.fw.serve(rec, r, below) {
+				return
+			}
 		}
 	}
 	if !acquired {

@@ -22,9 +22,9 @@ type candidate struct {
 
 // pick returns the ready sibling with room and the lowest expected wait
 // (latency × (outstanding + 1), Peak-EWMA style), skipping the keys in
-// tried. Up to fullScanMax members are scanned in full; above that two
+// tried and those whose load is not below `below`. Up to fullScanMax members are scanned in full; above that two
 // random choices are compared.
-func (f *forwarder) pick(tried []string) (*pool.Member, *peer, bool) {
+func (f *forwarder) pick(tried []string, below int64) (*pool.Member, *peer, bool) {
 	members := f.sib.Ready()
 	n := len(members)
 	if n == 0 {
@@ -33,7 +33,7 @@ func (f *forwarder) pick(tried []string) (*pool.Member, *peer, bool) {
 	var best candidate
 	found := false
 	consider := func(i int) {
-		c, ok := f.candidate(&members[i], tried)
+		c, ok := f.candidate(&members[i], tried, below)
 		if ok && (!found || c.cost < best.cost) {
 			best, found = c, true
 		}
@@ -63,7 +63,7 @@ func (f *forwarder) pick(tried []string) (*pool.Member, *peer, bool) {
 
 // candidate decides, in one place, whether m can take a request now and at
 // what expected cost.
-func (f *forwarder) candidate(m *pool.Member, tried []string) (candidate, bool) {
+func (f *forwarder) candidate(m *pool.Member, tried []string, below int64) (candidate, bool) {
 	if m.State != pool.StateReady || m.Addr == "" || m.ID == f.h.cfg.ID {
 		return candidate{}, false
 	}
@@ -85,7 +85,7 @@ func (f *forwarder) candidate(m *pool.Member, tried []string) (candidate, bool) 
 	if capacity <= 0 {
 		capacity = 1
 	}
-	if load >= capacity {
+	if load >= capacity || load >= below {
 		return candidate{}, false
 	}
 	lat := float64(m.LatencyEWMA)

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestPick(t *testing.T) {
 			f := newForwarder(h, sibs, nil)
 			r := &seq{vals: append(tt.rand, 0)}
 			f.intn = r.intn
-			got, _, ok := f.pick(tt.tried)
+			got, _, ok := f.pick(tt.tried, math.MaxInt64)
 			if tt.want == "" {
 				if ok {
 					t.Fatalf("picked %s, want none", got.ID)
@@ -71,12 +72,12 @@ func TestPick(t *testing.T) {
 func TestPickCountsOwnOutstanding(t *testing.T) {
 	sibs := &fakeSiblings{Members: []pool.Member{m("a", 0, 2, time.Millisecond)}}
 	f := newForwarder(&Handler{cfg: Config{ID: "self", MaxInflight: 4}}, sibs, nil)
-	_, p, ok := f.pick(nil)
+	_, p, ok := f.pick(nil, math.MaxInt64)
 	if !ok {
 		t.Fatal("a has room")
 	}
 	p.outstanding.Add(2) // two forwards on their way, not yet in its report
-	if _, _, ok := f.pick(nil); ok {
+	if _, _, ok := f.pick(nil, math.MaxInt64); ok {
 		t.Fatal("picked a sibling whose capacity our own forwards already fill")
 	}
 }
