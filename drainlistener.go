@@ -15,25 +15,28 @@ import (
 // in the kernel's accept queue are reset after their clients may have sent
 // a request) and drops requests it reads from a connection after shutdown
 // began. Instead, once the drain delay is over, quiesce (1) makes the
-// kernel drop new connection attempts (on Linux a socket filter that drops
-// every packet reaching the listening socket: the clients retransmit their
-// SYN and then find the port closed, a clean refusal; connections already
-// established are separate sockets and unaffected), (2) keeps accepting
-// what the kernel had already queued until none has come for acceptIdle,
-// and only then (3) closes the listener. The drain then waits until every
+// kernel drop new connection attempts (see refuseNew: the clients
+// retransmit their SYN and then find the port closed, a clean refusal),
+// (2) keeps accepting what the kernel had already queued until none has
+// come for acceptIdle (at most acceptMax in all: where the kernel cannot
+// refuse, clients keep coming), and only then (3) closes the listener. The drain then waits until every
 // connection has finished its response; while draining, each response
 // closes its connection.
 type drainListener struct {
 	net.Listener
 	quiescing atomic.Bool
 	lastConn  atomic.Int64 // unix nanos of the last accepted connection
+	quiesceAt atomic.Int64 // unix nanos of quiesce
 	closed    chan struct{}
 	closeOnce sync.Once
 }
 
 // acceptIdle is how long a quiescing listener waits for one more queued
-// connection before it closes.
-const acceptIdle = 20 * time.Millisecond
+// connection before it closes; acceptMax bounds the whole grace.
+const (
+	acceptIdle = 20 * time.Millisecond
+	acceptMax  = 50 * time.Millisecond
+)
 
 func newDrainListener(l net.Listener) *drainListener {
 	return &drainListener{Listener: l, closed: make(chan struct{})}
@@ -51,11 +54,12 @@ func (l *drainListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		idle := time.Since(time.Unix(0, l.lastConn.Load()))
-		if idle >= acceptIdle {
+		left := acceptMax - time.Since(time.Unix(0, l.quiesceAt.Load()))
+		if idle >= acceptIdle || left <= 0 {
 			l.close()
 			return nil, net.ErrClosed
 		}
-		l.setDeadline(time.Now().Add(acceptIdle - idle))
+		l.setDeadline(time.Now().Add(min(acceptIdle-idle, left)))
 	}
 }
 
@@ -80,7 +84,9 @@ func (l *drainListener) quiesce() {
 		l.close()
 		return
 	}
-	l.lastConn.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	l.lastConn.Store(now)
+	l.quiesceAt.Store(now)
 	l.quiescing.Store(true)
 	refuseNew(tl)
 	l.setDeadline(time.Now().Add(acceptIdle))
