@@ -71,9 +71,9 @@ func (c *conn) serve() {
 			}
 			c.lastEnd = time.Time{}
 			c.setReadDeadline(now.Add(idleTimeout), idleSlack)
-			if expGosched&2 != 0 {
-				runtime.Gosched()
-			}
+			// The client has only just got its response; as before the
+			// app's answer (proxy.go), let the others run before reading.
+			runtime.Gosched()
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}

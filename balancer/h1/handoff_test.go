@@ -2,8 +2,8 @@ package h1
 
 import (
 	"context"
-	"io"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"

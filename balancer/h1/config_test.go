@@ -1,0 +1,41 @@
+package h1
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		tune func(*Config)
+		want string // substring of the error; "" for valid
+	}{
+		{"default with upstream", func(c *Config) {}, ""},
+		{"no upstream", func(c *Config) { c.Upstream = "" }, "upstream"},
+		{"upstream without port", func(c *Config) { c.Upstream = "localhost" }, "host:port"},
+		{"zero idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "idle timeout 0s"},
+		{"tiny max header", func(c *Config) { c.MaxHeaderBytes = 10 }, "max header bytes 10"},
+		{"negative idle pool", func(c *Config) { c.MaxIdleUpstream = -1 }, "max idle upstream -1"},
+		{"bad replica id", func(c *Config) { c.ReplicaID = "a\nb" }, "replica id"},
+		{"long dial", func(c *Config) { c.DialTimeout = 48 * time.Hour }, "dial timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Upstream = "127.0.0.1:3000"
+			tt.tune(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
