@@ -16,6 +16,7 @@ import (
 
 	"mitosis/autoscale"
 	"mitosis/balancer"
+	"mitosis/balancer/h1"
 	"mitosis/examples/demo"
 	"mitosis/health"
 	"mitosis/pool"
@@ -28,6 +29,7 @@ type running struct {
 	node
 	log      *slog.Logger
 	pub      *http.Server
+	fast     *h1.Server // nil without an upstream to proxy to
 	admin    *http.Server
 	pubLn    *drainListener
 	conns    *connTracker
@@ -52,6 +54,7 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 	// The app: a child process, an upstream, or the demo.
 	var app http.Handler
 	var appCheck func(context.Context) error
+	var fastUpstream string // host:port the fast path proxies to, "" for none
 	switch {
 	case len(appCmd) > 0:
 		child, err := startChild(appCmd, 30*time.Second, log)
@@ -61,15 +64,20 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 		r.child = child
 		app = newUpstreamProxy(&url.URL{Scheme: "http", Host: child.addr}, c.Balancer.MaxInflight, log)
 		appCheck = dialCheck(child.addr)
+		fastUpstream = child.addr
 	case c.Upstream != "":
 		u, _ := parseUpstream(c.Upstream) // validated
 		app = newUpstreamProxy(u, c.Balancer.MaxInflight, log)
 		appCheck = dialCheck(u.Host)
+		if u.Path == "" || u.Path == "/" {
+			fastUpstream = u.Host // the fast path sends the client's URI as is
+		}
 	default:
 		app = demo.New(c.ReplicaID)
 	}
 	if c.AccessLog {
 		app = accessLog(app, log)
+		fastUpstream = "" // every request goes through the logging handler
 	}
 	r.status = health.NewStatus(appCheck, time.Second, nil)
 
@@ -152,7 +160,21 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	go func() { r.serveErr <- r.pub.Serve(r.pubLn) }()
+	if fastUpstream != "" {
+		// The fast path serves what it can and hands every other
+		// connection to r.pub, which runs the full balancer.
+		fc := h1.DefaultConfig()
+		fc.Upstream, fc.ReplicaID, fc.ReplicaHeader = fastUpstream, c.ReplicaID, c.Balancer.ReplicaHeader
+		fc.ReadHeaderTimeout, fc.IdleTimeout = c.ReadHeaderTimeout, c.IdleTimeout
+		fc.MaxIdleUpstream = max(c.Balancer.MaxInflight, 16)
+		if r.fast, err = h1.NewServer(fc, r.h, r.pub, log); err != nil {
+			cancel()
+			return nil, err
+		}
+		go func() { r.serveErr <- r.fast.Serve(r.pubLn) }()
+	} else {
+		go func() { r.serveErr <- r.pub.Serve(r.pubLn) }()
+	}
 	go func() { r.serveErr <- r.admin.Serve(r.adminLn) }()
 	if c.ParentPID > 0 {
 		r.parent = spawner.WatchParent(bg, c.ParentPID, 500*time.Millisecond)
@@ -222,6 +244,9 @@ func (r *running) wait(ctx context.Context) int {
 	case <-childDone:
 		r.log.Error("the app exited: stopping", "status", exitText(r.child.err))
 		r.cancel()
+		if r.fast != nil {
+			r.fast.Close()
+		}
 		r.pub.Close()
 		r.admin.Close()
 		r.plat.close(context.Background())
@@ -256,8 +281,13 @@ func (r *running) wait(ctx context.Context) int {
 		r.log.Error("drain incomplete", "err", errDrainTimeout)
 		status = 1
 	}
+	var shutdown func(context.Context) error = r.pub.Shutdown
 	r.pub.SetKeepAlivesEnabled(false) // closes the idle connections left
-	if err := r.pub.Shutdown(dctx); err != nil && status == 0 {
+	if r.fast != nil {
+		r.fast.SetKeepAlivesEnabled(false)
+		shutdown = r.fast.Shutdown // and the fallback's
+	}
+	if err := shutdown(dctx); err != nil && status == 0 {
 		r.log.Error("drain incomplete", "err", errDrainTimeout)
 		status = 1
 	}

@@ -370,24 +370,30 @@ func TestShareAboveGoesToLessLoadedSibling(t *testing.T) {
 }
 
 func TestTryAcquireAndDone(t *testing.T) {
-	c := testConfig(2, 0, time.Second)
+	c := testConfig(3, 0, time.Second)
 	c.ShareAbove = 1
-	h, err := New(c, http.NotFoundHandler(), prometheus.NewRegistry())
+	sibs := &fakeSiblings{}
+	h, err := New(c, http.NotFoundHandler(), prometheus.NewRegistry(), WithSiblings(sibs, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !h.TryAcquire() {
 		t.Fatal("first TryAcquire failed")
 	}
+	if !h.TryAcquire() {
+		t.Fatal("above the share with no sibling to share with, TryAcquire failed")
+	}
+	sibs.Members = []pool.Member{member("b", "127.0.0.1:1", 4)}
 	if h.TryAcquire() {
-		t.Fatal("TryAcquire above the share (1) succeeded")
+		t.Fatal("TryAcquire above the share (1) succeeded with a ready sibling")
 	}
 	now := time.Now()
+	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now)
 	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now)
 	if h.adm.inflight.Load() != 0 {
 		t.Fatal("Done did not free the slot")
 	}
-	if st := h.Signal().Snapshot(now); st.App.Count != 1 || st.Total.Count != 1 {
+	if st := h.Signal().Snapshot(now); st.App.Count != 2 || st.Total.Count != 2 {
 		t.Fatalf("Done not recorded: app %d total %d", st.App.Count, st.Total.Count)
 	}
 	h.SetDraining()

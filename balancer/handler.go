@@ -111,10 +111,16 @@ func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option
 
 // TryAcquire takes a local slot for a request without waiting, as the
 // fast path does: false when draining, when the replica is at its share
-// (ShareAbove) or when no slot is free. A true result must be followed by
-// exactly one Done.
+// (ShareAbove) and has a ready sibling to share with, or when no slot is
+// free. A true result must be followed by exactly one Done.
 func (h *Handler) TryAcquire() bool {
-	return !h.draining.Load() && h.adm.inflight.Load() < h.share && h.adm.tryAcquire()
+	if h.draining.Load() {
+		return false
+	}
+	if h.adm.inflight.Load() >= h.share && h.fw != nil && len(h.fw.sib.Ready()) > 0 {
+		return false
+	}
+	return h.adm.tryAcquire()
 }
 
 // Done ends a request that TryAcquire admitted: it frees the slot and
