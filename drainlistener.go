@@ -145,6 +145,20 @@ func (t *connTracker) busy(now time.Time) bool {
 	return false
 }
 
+// closeQuiet closes the connections that are not serving a request: idle
+// keep-alive ones and new ones that sent nothing for newConnGrace (a
+// client's transport may dial ahead and park a connection unused).
+// http.Server.Shutdown would wait 5 s for the latter (golang.org/issue/22682).
+func (t *connTracker) closeQuiet() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c, ci := range t.open {
+		if ci.state == http.StateIdle || ci.state == http.StateNew {
+			c.Close()
+		}
+	}
+}
+
 // wait returns once no connection is busy, or with ctx's error.
 func (t *connTracker) wait(ctx context.Context) error {
 	tick := time.NewTicker(10 * time.Millisecond)

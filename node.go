@@ -281,6 +281,7 @@ func (r *running) wait(ctx context.Context) int {
 		r.log.Error("drain incomplete", "err", errDrainTimeout)
 		status = 1
 	}
+	r.conns.closeQuiet()
 	var shutdown func(context.Context) error = r.pub.Shutdown
 	r.pub.SetKeepAlivesEnabled(false) // closes the idle connections left
 	if r.fast != nil {
