@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -59,6 +60,14 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.ID == "" {
 		errs = append(errs, errors.New("MITOSIS_REPLICA_ID is empty: must name the replica"))
+	}
+	// Both travel in header fields of forwarded requests (the fast path
+	// writes them verbatim).
+	if strings.ContainsAny(c.ID, "\r\n\x00") {
+		errs = append(errs, fmt.Errorf("MITOSIS_REPLICA_ID=%q: must not contain CR, LF or NUL", c.ID))
+	}
+	if strings.ContainsAny(c.ClusterToken, "\r\n\x00") {
+		errs = append(errs, errors.New("MITOSIS_CLUSTER_TOKEN: must not contain CR, LF or NUL"))
 	}
 	if c.MaxInflight < 1 || c.MaxInflight > 1_000_000 {
 		errs = append(errs, fmt.Errorf("MITOSIS_MAX_INFLIGHT=%d: must be in [1; 1000000]", c.MaxInflight))

@@ -52,6 +52,8 @@ type Handler struct {
 	now        func() time.Time
 	replicaVal []string
 	retryAfter []string
+	token      []byte // ClusterToken, for constant-time comparison
+	hopFields  []byte // HopHeader and TokenHeader lines of a forwarded request
 	recorders  sync.Pool
 }
 
@@ -92,6 +94,11 @@ func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option
 		now:        time.Now,
 		replicaVal: []string{cfg.ID},
 		retryAfter: []string{strconv.Itoa(cfg.RetryAfter)},
+		token:      []byte(cfg.ClusterToken),
+	}
+	h.hopFields = []byte(HopHeader + ": " + cfg.ID + "\r\n")
+	if cfg.ClusterToken != "" {
+		h.hopFields = append(h.hopFields, TokenHeader+": "+cfg.ClusterToken+"\r\n"...)
 	}
 	h.share = int64(cfg.ShareAbove)
 	if h.share == 0 || h.share > int64(cfg.MaxInflight) {
@@ -123,7 +130,23 @@ func (h *Handler) TryAcquire() bool {
 	return h.adm.tryAcquire()
 }
 
-// Done ends a request that TryAcquire admitted: it frees the slot and
+// TrustHop reports whether a request carrying HopHeader, with token the
+// value of its TokenHeader (nil without one), is a sibling's hop: always
+// without a ClusterToken, else when the token matches (constant time).
+func (h *Handler) TrustHop(token []byte) bool {
+	return len(h.token) == 0 || subtle.ConstantTimeCompare(token, h.token) == 1
+}
+
+// TryAcquireHop takes a local slot for a trusted hop without waiting. A hop
+// is served here whatever the share or drain state (it is never forwarded
+// again), so only a free slot counts. A true result must be followed by
+// exactly one Done.
+func (h *Handler) TryAcquireHop() bool { return h.adm.tryAcquire() }
+
+// AppendLoad appends the pool.LoadHeader value a hop's response carries.
+func (h *Handler) AppendLoad(dst []byte) []byte { return pool.AppendLoad(dst, h.Load()) }
+
+// Done ends a request that TryAcquire or TryAcquireHop admitted: it frees the slot and
 // records the request in the load signal and the metrics. start is when
 // the request head was read, appStart when it was handed to the app, end
 // when the response was written.
@@ -250,13 +273,14 @@ func (h *Handler) acceptHop(r *http.Request) bool {
 	if _, ok := r.Header[HopHeader]; !ok {
 		return false
 	}
-	if h.cfg.ClusterToken != "" {
-		got := r.Header.Get(TokenHeader)
-		if subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.ClusterToken)) != 1 {
-			delete(r.Header, HopHeader)
-			delete(r.Header, TokenHeader)
-			return false
-		}
+	var got []byte
+	if v := r.Header[TokenHeader]; len(v) > 0 {
+		got = []byte(v[0])
+	}
+	if !h.TrustHop(got) {
+		delete(r.Header, HopHeader)
+		delete(r.Header, TokenHeader)
+		return false
 	}
 	return true
 }

@@ -32,6 +32,11 @@ type Config struct {
 	// MaxIdleUpstream is how many idle keep-alive connections to the
 	// upstream are kept (default 256). 0 keeps none.
 	MaxIdleUpstream int
+	// MaxIdlePerSibling is how many idle keep-alive connections to each
+	// sibling requests are forwarded to are kept (default 256). It does not
+	// follow MaxIdleUpstream: a replica with few local slots may forward
+	// as many requests at once as it has clients.
+	MaxIdlePerSibling int
 }
 
 // DefaultConfig returns the defaults documented on Config; Upstream is
@@ -45,6 +50,7 @@ func DefaultConfig() Config {
 		DialTimeout:       5 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		MaxIdleUpstream:   256,
+		MaxIdlePerSibling: 256,
 	}
 }
 
@@ -67,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxIdleUpstream < 0 || c.MaxIdleUpstream > 100_000 {
 		errs = append(errs, fmt.Errorf("h1 max idle upstream %d: must be in [0; 100000]", c.MaxIdleUpstream))
+	}
+	if c.MaxIdlePerSibling < 0 || c.MaxIdlePerSibling > 100_000 {
+		errs = append(errs, fmt.Errorf("h1 max idle per sibling %d: must be in [0; 100000]", c.MaxIdlePerSibling))
 	}
 	if c.ReplicaHeader && !validValue([]byte(c.ReplicaID)) {
 		errs = append(errs, fmt.Errorf("h1 replica id %q: must be a valid header value", c.ReplicaID))

@@ -18,6 +18,7 @@ func TestConfigValidate(t *testing.T) {
 		{"zero idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "idle timeout 0s"},
 		{"tiny max header", func(c *Config) { c.MaxHeaderBytes = 10 }, "max header bytes 10"},
 		{"negative idle pool", func(c *Config) { c.MaxIdleUpstream = -1 }, "max idle upstream -1"},
+		{"negative sibling pool", func(c *Config) { c.MaxIdlePerSibling = -1 }, "max idle per sibling -1"},
 		{"bad replica id", func(c *Config) { c.ReplicaID = "a\nb" }, "replica id"},
 		{"long dial", func(c *Config) { c.DialTimeout = 48 * time.Hour }, "dial timeout"},
 	}

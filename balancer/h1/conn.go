@@ -34,6 +34,11 @@ type conn struct {
 	deadline  time.Time
 	lastEnd   time.Time // when the last fast request ended, or zero
 	handedOff bool
+
+	// Forwarding to siblings (forward.go).
+	tried         []string
+	fres          ForwardResult
+	load, loadBuf []byte // a sibling's X-Mitosis-Load value
 }
 
 // errHeadTooLarge: the head does not fit the read buffer (requests) or
@@ -89,11 +94,23 @@ func (c *conn) serve() {
 			return
 		}
 		b, _ := c.br.Peek(n)
-		if !parseRequest(b, &c.req) || !c.req.fast() || !c.s.hooks.TryAcquire() {
+		if !parseRequest(b, &c.req) || !c.req.fast() {
 			c.handoff()
 			return
 		}
-		if !c.proxy() {
+		if c.req.hop && !c.s.hooks.TrustHop(c.req.token) {
+			c.req.hop = false // a client's: its X-Mitosis-* are dropped
+		}
+		var keep bool
+		switch {
+		case !c.req.hop:
+			keep = c.route()
+		case c.s.hooks.TryAcquireHop():
+			keep = c.proxy()
+		default:
+			c.handoff()
+		}
+		if !keep {
 			return
 		}
 	}
@@ -101,7 +118,7 @@ func (c *conn) serve() {
 
 // fast reports whether a parsed request may take the fast path.
 func (h *head) fast() bool {
-	return !h.connect && !h.upgrade && !h.expect && !h.hop
+	return !h.connect && !h.upgrade && !h.expect
 }
 
 // setReadDeadline sets the connection's read deadline to t, unless the

@@ -1,20 +1,31 @@
-// Package h1 is mitosis's fast HTTP/1.1 path for requests served by the
-// local app: a hand-written server and client that proxy the common case
-// (HTTP/1.0 and 1.1, Content-Length or chunked framing, no upgrade, no
-// Expect, no hop from a sibling, a local slot free) straight to the app's
-// host:port, in the client connection's goroutine, without allocating per
-// request.
+// Package h1 is mitosis's fast HTTP/1.1 path: a hand-written server and
+// client that proxy the common case (HTTP/1.0 and 1.1, Content-Length or
+// chunked framing, no upgrade, no Expect) in the client connection's
+// goroutine, without allocating per request, to one of:
+//
+//   - the local app's host:port, when Hooks.Route (a client request) or
+//     Hooks.TryAcquireHop (a trusted hop from a sibling) gave a local slot;
+//     a hop keeps the X-Forwarded-* its sender set and its answer carries
+//     X-Mitosis-Load (Hooks.AppendLoad);
+//   - a sibling's public address, when Hooks.Route says Forward: the
+//     request (only one whose body is already all buffered, so that a
+//     failed try can be repeated) goes with X-Mitosis-Hop over a pooled
+//     keep-alive connection per sibling; the sibling's X-Mitosis-Load is
+//     taken off the answer and handed to Hooks.Forwarded, which also says
+//     whether a failed try is retried. The balancer makes every decision;
+//     this package only carries them out.
 //
 // Everything else is handed off, connection and all, to a fallback
 // *http.Server (the full balancer.Handler) through an in-memory listener:
 // the bytes already read are replayed first, and the connection stays with
 // net/http for the rest of its life. net/http therefore decides every case
 // this package does not understand, including the 400 and 431 answers to
-// malformed or oversized request heads.
+// malformed or oversized request heads, and queues what finds no slot.
 //
 // Owns: the public listener's accept loop, the client connections it keeps,
-// the pool of keep-alive connections to the app, and the fallback server's
+// the pools of keep-alive connections to the app and to siblings (at most
+// maxSiblingPools, unused ones dropped), and the fallback server's
 // listener. Server's methods are safe for concurrent use; a Hooks
-// implementation must be too (TryAcquire and Done are called from every
-// connection's goroutine).
+// implementation must be too (it is called from every connection's
+// goroutine).
 package h1

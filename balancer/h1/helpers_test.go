@@ -14,10 +14,20 @@ import (
 	"time"
 )
 
-// fakeHooks counts slots; Deny makes TryAcquire fail.
+// fakeHooks counts slots; Deny makes TryAcquire and TryAcquireHop fail.
+// A hop is trusted when Token is empty or matches.
 type fakeHooks struct {
 	Deny     atomic.Bool
+	Token    string
 	Acquired atomic.Int64
+	Hops     atomic.Int64 // slots taken by TryAcquireHop
+
+	// Siblings, when set, are forwarded to in order (key "s0", "s1"...)
+	// while Route is asked with canForward; Retry makes Forwarded retry
+	// every failed try.
+	Siblings []string
+	Retry    bool
+	Forwards []ForwardResult // copies, slices included
 	Dones    atomic.Int64
 
 	mu       sync.Mutex
@@ -31,6 +41,59 @@ func (h *fakeHooks) TryAcquire() bool {
 	}
 	h.Acquired.Add(1)
 	return true
+}
+
+func (h *fakeHooks) Route(tried []string, canForward bool) (Decision, string, string) {
+	if canForward && len(tried) < len(h.Siblings) {
+		return Forward, h.Siblings[len(tried)], "s" + string(rune('0'+len(tried)))
+	}
+	if h.TryAcquire() {
+		return Local, "", ""
+	}
+	return Handoff, "", ""
+}
+
+func (h *fakeHooks) Forwarded(r *ForwardResult) bool {
+	c := *r
+	c.Method = append([]byte(nil), r.Method...)
+	c.Load = append([]byte(nil), r.Load...)
+	h.mu.Lock()
+	h.Forwards = append(h.Forwards, c)
+	h.mu.Unlock()
+	if r.TryStart.Before(r.Start) || r.End.Before(r.TryStart) {
+		h.mu.Lock()
+		h.Bad = append(h.Bad, "forward times out of order")
+		h.mu.Unlock()
+	}
+	return h.Retry && r.Err != nil && !r.Partial
+}
+
+func (h *fakeHooks) forwards() []ForwardResult {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]ForwardResult(nil), h.Forwards...)
+}
+
+func (h *fakeHooks) AppendHop(dst []byte) []byte {
+	return append(dst, "X-Mitosis-Hop: r1\r\nX-Mitosis-Token: tok\r\n"...)
+}
+
+func (h *fakeHooks) TrustHop(token []byte) bool {
+	return h.Token == "" || string(token) == h.Token
+}
+
+func (h *fakeHooks) TryAcquireHop() bool {
+	if h.Deny.Load() {
+		return false
+	}
+	h.Hops.Add(1)
+	h.Acquired.Add(1)
+	return true
+}
+
+// AppendLoad writes a fixed figure: what h1 does with it is under test.
+func (h *fakeHooks) AppendLoad(dst []byte) []byte {
+	return append(dst, "i=1;q=0;c=8;l=100;d=0"...)
 }
 
 func (h *fakeHooks) Done(status int, start, appStart, end time.Time) {

@@ -18,7 +18,7 @@ const (
 	kExpect                // Expect: hands the request off
 	kForwarded             // Forwarded, X-Forwarded-For/-Host/-Proto: set by the proxy only
 	kMitosis               // X-Mitosis-*: spoken between replicas only
-	kMitosisHop            // X-Mitosis-Hop: a sibling's hop, served by the full balancer
+	kMitosisHop            // X-Mitosis-Hop: a sibling's hop, if trusted (Hooks.TrustHop)
 	kReplica               // X-Mitosis-Replica (responses: replaced when we add ours)
 )
 
@@ -53,6 +53,7 @@ type head struct {
 	upgrade       bool
 	expect        bool
 	hop           bool
+	token         []byte // the first X-Mitosis-Token value, or nil
 	teTrailers    bool
 	connect       bool
 	inScratch     bool // a response head copied to conn.scratch
@@ -226,6 +227,10 @@ func parseFields(b []byte, i int, h *head) bool {
 			h.expect = true
 		case kMitosisHop:
 			h.hop = true
+		case kMitosis:
+			if h.token == nil && equalFold(name, "x-mitosis-token") {
+				h.token = value[:len(value):len(value)]
+			}
 		case kTE:
 			eachToken(value, func(t []byte) {
 				if equalFold(t, "trailers") {

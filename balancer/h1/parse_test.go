@@ -37,7 +37,7 @@ func TestParseRequest(t *testing.T) {
 		{"chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n", true, true},
 		{"upgrade", "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", true, false},
 		{"expect", "PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n", true, false},
-		{"hop", "GET / HTTP/1.1\r\nHost: h\r\nx-mitosis-hop: r2\r\n\r\n", true, false},
+		{"hop", "GET / HTTP/1.1\r\nHost: h\r\nx-mitosis-hop: r2\r\n\r\n", true, true}, // trusted or not: Hooks decide
 		{"connect", "CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n", true, false},
 		{"lower method", "get / HTTP/1.1\r\nHost: h\r\n\r\n", true, true},
 	}

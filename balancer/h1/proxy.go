@@ -22,7 +22,15 @@ const (
 	bodyEOF                     // until the app closes
 )
 
-const badGatewayBody = "bad gateway: the app did not answer\n"
+// The bodies of the 502 answers (as balancer.Handler words them).
+const (
+	badGatewayBody        = "bad gateway: the app did not answer\n"
+	badGatewaySiblingBody = "bad gateway: sibling failed\n"
+)
+
+// maxLoadLen is the room kept in the client writer for an X-Mitosis-Load
+// value (pool.AppendLoad writes under 80 bytes).
+const maxLoadLen = 128
 
 var errBadResponse = errors.New("h1: malformed response from the app")
 
@@ -44,6 +52,7 @@ func (c *conn) proxy() (keep bool) {
 	isHead := string(req.method) == "HEAD"
 	clientMinor := req.minor
 	clientClose := req.connClose || (req.minor == 0 && !req.connKeepAlive)
+	hop := req.hop
 	bodyLen, chunkedIn := req.contentLength, req.chunked
 	c.buildRequest()
 	_, _ = c.br.Discard(req.size)
@@ -51,9 +60,11 @@ func (c *conn) proxy() (keep bool) {
 	// A body that fits the read buffer travels with the head in one write
 	// and stays buffered (replayable) until the app answered.
 	inline := !chunkedIn && bodyLen <= int64(c.br.Size())
+	waited := !inline // a streamed body: the app starts when its head is sent
 	if inline && bodyLen > 0 {
 		if c.br.Buffered() < int(bodyLen) {
 			c.setReadDeadline(time.Time{}, 0)
+			waited = true
 		}
 		body, err := c.br.Peek(int(bodyLen))
 		if err != nil {
@@ -63,12 +74,14 @@ func (c *conn) proxy() (keep bool) {
 		c.out = append(c.out, body...)
 	}
 
-	appStart = time.Now()
-	u, wrote, err := c.roundTrip(inline, chunkedIn, bodyLen, clientMinor, appStart)
+	if waited {
+		appStart = time.Now()
+	} // else the request went upstream microseconds after start: one clock read saved
+	u, wrote, err := c.roundTrip(s.up, inline, chunkedIn, bodyLen, clientMinor, appStart)
 	if err != nil {
 		if !wrote {
 			s.log.Warn("app did not answer", "upstream", s.cfg.Upstream, "err", err)
-			c.badGateway()
+			c.badGateway(badGatewayBody)
 		}
 		return false
 	}
@@ -76,8 +89,33 @@ func (c *conn) proxy() (keep bool) {
 		_, _ = c.br.Discard(int(bodyLen))
 	}
 
+	status = c.resp.status
+	src := fromApp
+	if hop {
+		src = fromAppToHop
+	}
+	if keep, err = c.relay(s.up, u, src, isHead, clientMinor, clientClose, appStart); err != nil {
+		return false
+	}
+	return c.bw.Flush() == nil && keep
+}
+
+// Where a response comes from and goes to, for the fields added to it.
+type source uint8
+
+const (
+	fromApp      source = iota // the local app, for a client: X-Mitosis-Replica
+	fromAppToHop               // the local app, for a sibling: and X-Mitosis-Load
+	fromSibling                // a sibling: its X-Mitosis-Replica stays, its X-Mitosis-Load is taken (conn.load)
+)
+
+// relay writes the final response whose head is in c.resp, read from u
+// (a connection of p), to the client's buffer and reports whether the
+// client connection stays open; the caller flushes. err is a failure after
+// the head was written: the client then has part of a response and the
+// connection must close.
+func (c *conn) relay(p *upstreamPool, u *upConn, src source, isHead bool, clientMinor byte, clientClose bool, now time.Time) (keep bool, err error) {
 	resp := &c.resp
-	status = resp.status
 	mode := bodyLength
 	switch {
 	case isHead || resp.status == 204 || resp.status == 304:
@@ -91,8 +129,8 @@ func (c *conn) proxy() (keep bool) {
 	}
 	upReuse := !resp.connClose && (resp.minor == 1 || resp.connKeepAlive) && mode != bodyEOF &&
 		!(resp.chunked && resp.contentLength >= 0) // both framings: RFC 9112 §6.3 says close
-	keep = s.keepAlives() && !clientClose && mode != bodyEOF && mode != bodyDecode
-	c.writeResponseHead(mode, keep, clientMinor, isHead)
+	keep = c.s.keepAlives() && !clientClose && mode != bodyEOF && mode != bodyDecode
+	c.writeResponseHead(mode, keep, clientMinor, isHead, src)
 	if !c.resp.inScratch {
 		_, _ = u.br.Discard(resp.size)
 	}
@@ -102,25 +140,22 @@ func (c *conn) proxy() (keep bool) {
 	case bodyLength:
 		err = copyN(c.bw, u.br, respLen)
 	case bodyChunked, bodyDecode:
-		err = copyChunked(c.bw, u.br, mode == bodyDecode, s.cfg.MaxHeaderBytes)
+		err = copyChunked(c.bw, u.br, mode == bodyDecode, c.s.cfg.MaxHeaderBytes)
 	case bodyEOF:
 		err = copyEOF(c.bw, u.br)
 	}
 	if err != nil {
 		// The client has part of a response: all that is left is to cut
 		// it off, as every proxy does.
-		s.up.close(u)
-		return false
+		p.close(u)
+		return false, err
 	}
 	if upReuse {
-		s.up.put(u, appStart) // saves a clock read; errs on the old side
+		p.put(u, now) // saves a clock read; errs on the old side
 	} else {
-		s.up.close(u)
+		p.close(u)
 	}
-	if c.bw.Flush() != nil {
-		return false
-	}
-	return keep
+	return keep, nil
 }
 
 // roundTrip sends the request upstream and reads the response head (1xx
@@ -128,9 +163,9 @@ func (c *conn) proxy() (keep bool) {
 // reused connection that fails before any response byte is replaced by a
 // fresh one once, when the request body was not streamed. wrote reports
 // whether bytes went to the client (then no 502 can follow).
-func (c *conn) roundTrip(inline, chunked bool, bodyLen int64, clientMinor byte, now time.Time) (u *upConn, wrote bool, err error) {
+func (c *conn) roundTrip(p *upstreamPool, inline, chunked bool, bodyLen int64, clientMinor byte, now time.Time) (u *upConn, wrote bool, err error) {
 	for attempt := 0; ; attempt++ {
-		u, err = c.s.up.get(now)
+		u, err = p.get(now)
 		if err != nil {
 			return nil, false, err
 		}
@@ -141,7 +176,7 @@ func (c *conn) roundTrip(inline, chunked bool, bodyLen int64, clientMinor byte, 
 		if err == nil {
 			return u, wrote, nil
 		}
-		c.s.up.close(u)
+		p.close(u)
 		if !u.reused || got || !inline || attempt > 0 || !retryable(err) {
 			return nil, wrote, err
 		}
@@ -285,7 +320,8 @@ func (c *conn) readBigHead(u *upConn) (int, bool, bool, error) {
 // line in HTTP/1.1, the client's fields minus hop-by-hop ones (RFC 9110
 // §7.6.1, and the list net/http/httputil removes), minus client-sent
 // X-Forwarded-*, Forwarded and X-Mitosis-*, then the framing and this
-// proxy's X-Forwarded-*.
+// proxy's X-Forwarded-*. A trusted hop keeps the X-Forwarded-* and
+// Forwarded its sender set (the sender saw the client) and gets none added.
 func (c *conn) buildRequest() {
 	r := &c.req
 	b := append(c.out[:0], r.method...)
@@ -302,6 +338,10 @@ func (c *conn) buildRequest() {
 		case kHost:
 		case kTrailer:
 			if !r.chunked {
+				continue
+			}
+		case kForwarded:
+			if !r.hop {
 				continue
 			}
 		default:
@@ -323,6 +363,10 @@ func (c *conn) buildRequest() {
 	if r.teTrailers {
 		b = append(b, "Te: trailers\r\n"...)
 	}
+	if r.hop {
+		c.out = append(b, "\r\n"...)
+		return
+	}
 	b = appendField(b, []byte("X-Forwarded-For"), c.clientIP)
 	if r.hosts == 1 {
 		b = appendField(b, []byte("X-Forwarded-Host"), r.host)
@@ -339,13 +383,23 @@ func appendField(b, name, value []byte) []byte {
 }
 
 // writeResponseHead writes the app's final response head to the client:
-// its fields minus hop-by-hop ones, X-Mitosis-Replica, the framing of mode
-// and the client connection's fate.
-func (c *conn) writeResponseHead(mode bodyMode, keep bool, clientMinor byte, isHead bool) {
+// its fields minus hop-by-hop ones, X-Mitosis-Replica, X-Mitosis-Load for
+// a hop, the framing of mode and the client connection's fate.
+func (c *conn) writeResponseHead(mode bodyMode, keep bool, clientMinor byte, isHead bool, src source) {
 	r := &c.resp
 	w := c.bw
-	c.writeStatusAndFields(mode == bodyChunked)
-	_, _ = w.Write(c.s.replicaLine)
+	c.writeStatusAndFields(mode == bodyChunked, src)
+	if src != fromSibling {
+		_, _ = w.Write(c.s.replicaLine)
+	}
+	if src == fromAppToHop {
+		_, _ = w.WriteString("X-Mitosis-Load: ")
+		if w.Available() < maxLoadLen {
+			_ = w.Flush()
+		}
+		_, _ = w.Write(c.s.hooks.AppendLoad(w.AvailableBuffer()))
+		_, _ = w.WriteString("\r\n")
+	}
 	switch {
 	case mode == bodyLength || (mode == bodyNone && r.contentLength >= 0):
 		_, _ = w.WriteString("Content-Length: ")
@@ -368,11 +422,14 @@ func (c *conn) writeResponseHead(mode bodyMode, keep bool, clientMinor byte, isH
 
 // writeInterim forwards a 1xx response head.
 func (c *conn) writeInterim() {
-	c.writeStatusAndFields(false)
+	c.writeStatusAndFields(false, fromApp)
 	_, _ = c.bw.WriteString("\r\n")
 }
 
-func (c *conn) writeStatusAndFields(chunked bool) {
+// writeStatusAndFields writes the status line and the fields that pass.
+// An X-Mitosis-Load is dropped for a hop (ours follows) and taken from a
+// sibling's answer into c.load; a sibling's X-Mitosis-Replica stays.
+func (c *conn) writeStatusAndFields(chunked bool, src source) {
 	r := &c.resp
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 ")
@@ -385,9 +442,17 @@ func (c *conn) writeStatusAndFields(chunked bool) {
 			if r.namedByConnection(f.name) {
 				continue
 			}
-		case kHost, kExpect, kForwarded, kMitosis, kMitosisHop:
+		case kMitosis:
+			if src != fromApp && equalFold(f.name, "x-mitosis-load") {
+				if src == fromSibling && c.load == nil {
+					c.load = append(c.loadBuf[:0], f.value...)
+					c.loadBuf = c.load
+				}
+				continue
+			}
+		case kHost, kExpect, kForwarded, kMitosisHop:
 		case kReplica:
-			if c.s.replicaLine != nil {
+			if src != fromSibling && c.s.replicaLine != nil {
 				continue
 			}
 		case kTrailer:
@@ -405,10 +470,10 @@ func (c *conn) writeStatusAndFields(chunked bool) {
 }
 
 // badGateway answers 502 and the connection closes after it.
-func (c *conn) badGateway() {
+func (c *conn) badGateway(body string) {
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = w.Write(c.s.replicaLine)
-	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(badGatewayBody)) + "\r\nConnection: close\r\n\r\n" + badGatewayBody)
+	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body)
 	_ = w.Flush()
 }

@@ -13,16 +13,45 @@ import (
 	"time"
 )
 
-// Hooks is what the fast path needs of the balancer: a local slot without
-// waiting, and the end of every request that took one.
+// Hooks is what the fast path needs of the balancer, which decides: where
+// a client request goes (a local slot, a sibling, or the fallback), whether
+// a sibling's hop is to be trusted, the load figure a hop's response
+// carries, and the end of every request that took a slot or went to a
+// sibling.
 type Hooks interface {
-	// TryAcquire takes a local slot if one is free now. False hands the
-	// connection to the fallback server.
-	TryAcquire() bool
+	// Route decides a client request: Local when a local slot was taken,
+	// Forward with a sibling's public host:port and a key for Forwarded
+	// (the balancer counts the request as outstanding there until then),
+	// or Handoff. tried holds the keys of the siblings tried already for
+	// this request, whose tries Forwarded said to retry; canForward is
+	// false when the request cannot be forwarded on the fast path (a body
+	// not wholly buffered): then only Local or Handoff may come back.
+	Route(tried []string, canForward bool) (d Decision, addr, key string)
+	// Forwarded ends one try that Route sent to a sibling and reports
+	// whether to try again (Route is then called with the key added to
+	// tried); false after an error makes the answer a 502. It is called
+	// exactly once per Forward decision.
+	Forwarded(r *ForwardResult) (retry bool)
+	// AppendHop appends the header fields that mark a request this
+	// replica forwards (X-Mitosis-Hop, and X-Mitosis-Token when set), each
+	// ending in CRLF.
+	AppendHop(dst []byte) []byte
+	// TrustHop reports whether a request carrying X-Mitosis-Hop, with
+	// token the value of its X-Mitosis-Token (nil without one), is a
+	// sibling's hop. An untrusted one is served as a client request, its
+	// X-Mitosis-* fields dropped.
+	TrustHop(token []byte) bool
+	// TryAcquireHop takes a local slot for a trusted hop if one is free
+	// now: a hop is served here whatever the share or the drain state.
+	// False hands the connection to the fallback server (which queues it).
+	TryAcquireHop() bool
+	// AppendLoad appends the X-Mitosis-Load value (pool.AppendLoad) a
+	// hop's response carries, without allocating when dst has room.
+	AppendLoad(dst []byte) []byte
 	// Done releases the slot and records the request: start is when its
 	// head had been read, appStart just before it was sent upstream, end
 	// after its last byte went to the client (or it failed). It is called
-	// exactly once per TryAcquire that returned true.
+	// exactly once per Local decision or TryAcquireHop that returned true.
 	Done(status int, start, appStart, end time.Time)
 }
 
@@ -56,6 +85,10 @@ type Server struct {
 	fbDone  chan error // fallback Serve's result; nil until started
 	serving bool
 
+	sibMu      sync.Mutex
+	sibs       map[string]*siblingPool // by sibling address
+	sibsClosed bool
+
 	readers, writers, upWriters sync.Pool
 }
 
@@ -80,6 +113,7 @@ func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger)
 		up:     newUpstreamPool(cfg.Upstream, cfg.DialTimeout, cfg.MaxIdleUpstream),
 		upHost: []byte(cfg.Upstream),
 		conns:  make(map[*conn]struct{}),
+		sibs:   make(map[string]*siblingPool),
 	}
 	if cfg.ReplicaHeader {
 		s.replicaLine = fmt.Appendf(nil, "X-Mitosis-Replica: %s\r\n", cfg.ReplicaID)
@@ -180,6 +214,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.up.closeAll(true)
+	s.closeSiblings(true)
 	var err error
 	select {
 	case err = <-fbErr:
@@ -210,6 +245,7 @@ func (s *Server) Close() error {
 		err = ferr
 	}
 	s.up.closeAll(true)
+	s.closeSiblings(true)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
