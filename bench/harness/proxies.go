@@ -51,6 +51,12 @@ http {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # The header work mitosis does on every request (fair comparison):
+      # X-Forwarded-* to the app, a replica header to the client.
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      add_header X-Mitosis-Replica bench;
     }
   }
 }
@@ -95,6 +101,11 @@ frontend fe
   bind %[1]s
   default_backend be
 backend be
+  # The header work mitosis does on every request (fair comparison).
+  option forwardfor
+  http-request set-header X-Forwarded-Host %%[req.hdr(host)]
+  http-request set-header X-Forwarded-Proto http
+  http-response set-header X-Mitosis-Replica bench
   server app %[2]s
 `, r.addr(offHAProxy), r.addr(offUpstream), maxconn)
 	path, err := r.writeConf("haproxy.cfg", conf)
@@ -133,7 +144,10 @@ func (r *runner) startCaddy(ctx context.Context) (*target, error) {
 }
 http://:%[1]d {
 	bind 127.0.0.1
+	# reverse_proxy sets X-Forwarded-For/-Host/-Proto itself; the
+	# response header matches mitosis's X-Mitosis-Replica.
 	reverse_proxy %[2]s
+	header X-Mitosis-Replica bench
 }
 `, r.o.portBase+offCaddy, r.addr(offUpstream))
 	path, err := r.writeConf("Caddyfile", conf)
