@@ -297,7 +297,7 @@ func (rep *report) reading() string {
 		}
 	}
 	if x := rep.reaction; x != nil {
-		fmt.Fprintf(&b, "* Reaction: the first scale-up decision came %s after the load step and the first new replica was ready %s after it; the tick (MITOSIS_TICK) and the panic window bound the first, the start-up of a process replica and one sibling poll (MITOSIS_SYNC_INTERVAL) the second. Scale-down waits for MITOSIS_SCALE_DOWN_DELAY (the highest desire over it wins) and steps down by at most MITOSIS_SCALE_DOWN_RATE per tick: first decision %s after the load stopped, back to the minimum after %s. New replicas get traffic only when the replica the clients talk to forwards it, i.e. when its own MITOSIS_MAX_INFLIGHT slots are full; see \"responses by replica\".\n",
+		fmt.Fprintf(&b, "* Reaction: the first scale-up decision came %s after the load step and the first new replica was ready %s after it; the tick (MITOSIS_TICK) and the panic window bound the first, the start-up of a process replica and one sibling poll (MITOSIS_SYNC_INTERVAL) the second. Scale-down waits for MITOSIS_SCALE_DOWN_DELAY (the highest desire over it wins) and steps down by at most MITOSIS_SCALE_DOWN_RATE per tick: first decision %s after the load stopped, back to the minimum after %s. All clients talk to one replica; the new replicas get their traffic from it, forwarded once it carries more than MITOSIS_TARGET_CONCURRENCY requests and a sibling is less loaded; see \"responses by replica\".\n",
 			since(x.upDecision, x.step), since(x.firstReady, x.step), since(x.downDecision, x.stop), since(x.backToMin, x.stop))
 	}
 	b.WriteString("\n")
