@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +321,19 @@ func TestShortSyncIntervalAlone(t *testing.T) {
 	_, _, _, err = loadConfig([]string{"MITOSIS_SYNC_INTERVAL=200ms", "MITOSIS_HEALTH_TIMEOUT=1s"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "MITOSIS_HEALTH_TIMEOUT") {
 		t.Fatalf("explicit timeout above the interval: err = %v, want one naming MITOSIS_HEALTH_TIMEOUT", err)
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's configuration table in
+// step with the settings table: a newcomer must find every variable.
+func TestREADMEListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(string(b), "| `"+s.env+"` |") {
+			t.Errorf("README.md has no table row for %s", s.env)
+		}
 	}
 }
