@@ -186,18 +186,7 @@ func TestFastPathHopWithoutSlotQueues(t *testing.T) {
 	if !b.h.TryAcquireHop() { // b's only slot
 		t.Fatal("no slot")
 	}
-	done := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", "http://"+b.addr+"/", nil)
-		req.Header.Set(HopHeader, "a")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- 0
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := asyncGet("http://"+b.addr+"/", HopHeader, "a")
 	waitFor(t, func() bool { return b.h.adm.queued.Load() == 1 })
 	now := time.Now()
 	b.h.Done(200, now, now, now)

@@ -146,18 +146,7 @@ func TestHopIsServedLocallyNeverForwarded(t *testing.T) {
 	go http.Get(b.srv.URL)
 	waitFor(t, func() bool { return g.entered.Load() == 1 })
 
-	done := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", b.srv.URL, nil)
-		req.Header.Set(HopHeader, "a")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- 0
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := asyncGet(b.srv.URL, HopHeader, "a")
 	waitFor(t, func() bool { return b.h.adm.queued.Load() == 1 })
 	close(g.release)
 	if code := <-done; code != 200 {

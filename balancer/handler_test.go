@@ -177,16 +177,7 @@ func TestClientLeavingQueueFreesPlace(t *testing.T) {
 	cancel()
 	waitFor(t, func() bool { return h.adm.queued.Load() == 0 })
 	// The freed place takes a new waiter instead of shedding it.
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			done <- 0
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := asyncGet(srv.URL)
 	waitFor(t, func() bool { return h.adm.queued.Load() == 1 })
 	g.release <- struct{}{}
 	g.release <- struct{}{}
@@ -301,4 +292,24 @@ func TestStreamingAndStatusCapture(t *testing.T) {
 		}
 	}
 	t.Fatal("the 418 was not counted under code=4xx")
+}
+
+// asyncGet sends GET url in the background with the given header pairs
+// (name, value, ...); the channel yields the status, 0 on a transport error.
+func asyncGet(url string, header ...string) <-chan int {
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", url, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	return done
 }
