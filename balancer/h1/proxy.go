@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -192,11 +191,11 @@ func retryable(err error) bool {
 
 func (c *conn) writeRequest(u *upConn, inline, chunked bool, bodyLen int64) error {
 	if inline {
-		_, err := u.c.Write(c.out)
+		_, err := u.rw.Write(c.out)
 		return err
 	}
 	c.setReadDeadline(time.Time{}, 0) // a long upload is not a slow head
-	uw := c.upWriter(u.c)
+	uw := c.upWriter(u.rw)
 	_, _ = uw.Write(c.out)
 	var err error
 	if chunked {
@@ -210,7 +209,7 @@ func (c *conn) writeRequest(u *upConn, inline, chunked bool, bodyLen int64) erro
 	return uw.Flush()
 }
 
-func (c *conn) upWriter(w net.Conn) *bufio.Writer {
+func (c *conn) upWriter(w io.Writer) *bufio.Writer {
 	if c.uw == nil {
 		if uw, ok := c.s.upWriters.Get().(*bufio.Writer); ok {
 			c.uw = uw

@@ -280,17 +280,18 @@ func (s *Server) closeIdle() bool {
 
 func (s *Server) newConn(c net.Conn) *conn {
 	cc := &conn{s: s, c: c}
+	rw := sockIO(c)
 	if br, ok := s.readers.Get().(*bufio.Reader); ok {
-		br.Reset(c)
+		br.Reset(rw)
 		cc.br = br
 	} else {
-		cc.br = bufio.NewReaderSize(c, clientReadBuf)
+		cc.br = bufio.NewReaderSize(rw, clientReadBuf)
 	}
 	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
-		bw.Reset(c)
+		bw.Reset(rw)
 		cc.bw = bw
 	} else {
-		cc.bw = bufio.NewWriterSize(c, clientWriteBuf)
+		cc.bw = bufio.NewWriterSize(rw, clientWriteBuf)
 	}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.clientIP, _ = a.IP.AppendText(nil)

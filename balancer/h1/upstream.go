@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ const upReadBuf = 8 << 10
 // upConn is one keep-alive connection to the upstream with its reader.
 type upConn struct {
 	c         net.Conn
+	rw        io.ReadWriter // reads and writes c (sockIO)
 	br        *bufio.Reader
 	idleSince time.Time
 	reused    bool // taken from the idle stack (may have been closed by the app)
@@ -75,13 +77,14 @@ func (p *upstreamPool) dial() (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	rw := sockIO(c)
 	br, _ := p.readers.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReaderSize(c, upReadBuf)
+		br = bufio.NewReaderSize(rw, upReadBuf)
 	} else {
-		br.Reset(c)
+		br.Reset(rw)
 	}
-	return &upConn{c: c, br: br}, nil
+	return &upConn{c: c, rw: rw, br: br}, nil
 }
 
 // put keeps u for reuse, or closes it when the stack is full or the pool

@@ -1,0 +1,20 @@
+//go:build linux && !race
+
+package h1
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// sysRead and sysWrite are read(2) and write(2) without telling the
+// scheduler (see rawSock). p is not empty.
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
+
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), e
+}
