@@ -78,7 +78,7 @@ func (c *conn) serve() {
 			c.setReadDeadline(now.Add(idleTimeout), idleSlack)
 			// The client has only just got its response; as before the
 			// app's answer (proxy.go), let the others run before reading.
-			runtime.Gosched()
+			c.s.wc.yield()
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}

@@ -76,6 +76,7 @@ type Server struct {
 	// replicaLine is "X-Mitosis-Replica: <id>\r\n", or empty.
 	replicaLine []byte
 
+	wc           *wakeClock
 	inShutdown   atomic.Bool
 	noKeepAlives atomic.Bool
 
@@ -105,12 +106,14 @@ func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	wc := newWakeClock()
 	s := &Server{
+		wc:     wc,
 		cfg:    cfg,
 		hooks:  hooks,
 		fb:     fallback,
 		log:    log,
-		up:     newUpstreamPool(cfg.Upstream, cfg.DialTimeout, cfg.MaxIdleUpstream),
+		up:     newUpstreamPool(cfg.Upstream, cfg.DialTimeout, cfg.MaxIdleUpstream, wc),
 		upHost: []byte(cfg.Upstream),
 		conns:  make(map[*conn]struct{}),
 		sibs:   make(map[string]*siblingPool),
@@ -280,7 +283,7 @@ func (s *Server) closeIdle() bool {
 
 func (s *Server) newConn(c net.Conn) *conn {
 	cc := &conn{s: s, c: c}
-	rw := sockIO(c)
+	rw := sockIO(c, s.wc)
 	if br, ok := s.readers.Get().(*bufio.Reader); ok {
 		br.Reset(rw)
 		cc.br = br

@@ -35,7 +35,7 @@ func (s *Server) siblingPool(addr string, now time.Time) *upstreamPool {
 		drop = append(drop, s.sibs[oldest].p)
 		delete(s.sibs, oldest)
 	}
-	p := newUpstreamPool(addr, s.cfg.DialTimeout, s.cfg.MaxIdlePerSibling)
+	p := newUpstreamPool(addr, s.cfg.DialTimeout, s.cfg.MaxIdlePerSibling, s.wc)
 	if s.sibsClosed {
 		p.closed = true
 	}

@@ -23,20 +23,25 @@ import (
 // nginx keeps its only thread.
 type rawSock struct {
 	rc      syscall.RawConn
+	wc      *wakeClock // told when a read had to wait for the poller
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 
 	// The call in progress (one reader and one writer at a time, as
 	// RawConn serialises each side).
-	rbuf []byte
-	rn   int
-	rerr syscall.Errno
-	wbuf []byte
-	wn   int
-	werr syscall.Errno
+	rbuf   []byte
+	rn     int
+	rerr   syscall.Errno
+	rcalls int // of read in this Read: the second follows a wait
+	wbuf   []byte
+	wn     int
+	werr   syscall.Errno
 }
 
-func newRawSock(c net.Conn) *rawSock {
+// wakeTracking: reads that wait are reported to the wakeClock.
+const wakeTracking = true
+
+func newRawSock(c net.Conn, wc *wakeClock) *rawSock {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
@@ -45,13 +50,16 @@ func newRawSock(c net.Conn) *rawSock {
 	if err != nil {
 		return nil
 	}
-	s := &rawSock{rc: rc}
+	s := &rawSock{rc: rc, wc: wc}
 	s.readFn = s.read
 	s.writeFn = s.write
 	return s
 }
 
 func (s *rawSock) read(fd uintptr) bool {
+	if s.rcalls++; s.rcalls == 2 && s.wc != nil {
+		s.wc.woke()
+	}
 	for {
 		n, e := sysRead(fd, s.rbuf)
 		switch e {
@@ -74,7 +82,7 @@ func (s *rawSock) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.rbuf, s.rn, s.rerr = p, 0, 0
+	s.rbuf, s.rn, s.rerr, s.rcalls = p, 0, 0, 0
 	err := s.rc.Read(s.readFn)
 	s.rbuf = nil
 	switch {

@@ -38,7 +38,7 @@ func tcpPair(t *testing.T) (client, server *net.TCPConn) {
 
 func TestRawSockReadWrite(t *testing.T) {
 	c, s := tcpPair(t)
-	rs := newRawSock(s)
+	rs := newRawSock(s, nil)
 	if rs == nil {
 		t.Fatal("no raw path for a *net.TCPConn")
 	}
@@ -66,7 +66,7 @@ func TestRawSockLargeWriteWaitsForSlowReader(t *testing.T) {
 	c, s := tcpPair(t)
 	_ = c.SetReadBuffer(64 << 10)
 	_ = s.SetWriteBuffer(64 << 10)
-	rs := newRawSock(s)
+	rs := newRawSock(s, nil)
 	want := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: many times the socket buffers
 	got := make(chan []byte, 1)
 	go func() {
@@ -94,7 +94,7 @@ func TestRawSockLargeWriteWaitsForSlowReader(t *testing.T) {
 func TestRawSockDeadlinesAndClose(t *testing.T) {
 	t.Run("read deadline", func(t *testing.T) {
 		_, s := tcpPair(t)
-		rs := newRawSock(s)
+		rs := newRawSock(s, nil)
 		_ = s.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 		if _, err := rs.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Read past the deadline: %v; want os.ErrDeadlineExceeded", err)
@@ -102,7 +102,7 @@ func TestRawSockDeadlinesAndClose(t *testing.T) {
 	})
 	t.Run("write deadline", func(t *testing.T) {
 		_, s := tcpPair(t) // the peer never reads
-		rs := newRawSock(s)
+		rs := newRawSock(s, nil)
 		_ = s.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 		n, err := rs.Write(make([]byte, 64<<20))
 		if !errors.Is(err, os.ErrDeadlineExceeded) || n <= 0 || n >= 64<<20 {
@@ -111,7 +111,7 @@ func TestRawSockDeadlinesAndClose(t *testing.T) {
 	})
 	t.Run("close unblocks read", func(t *testing.T) {
 		_, s := tcpPair(t)
-		rs := newRawSock(s)
+		rs := newRawSock(s, nil)
 		go func() {
 			time.Sleep(20 * time.Millisecond)
 			_ = s.Close()
@@ -122,7 +122,7 @@ func TestRawSockDeadlinesAndClose(t *testing.T) {
 	})
 	t.Run("reset", func(t *testing.T) {
 		c, s := tcpPair(t)
-		rs := newRawSock(s)
+		rs := newRawSock(s, nil)
 		_ = c.SetLinger(0)
 		_ = c.Close() // RST
 		_, err := rs.Read(make([]byte, 8))
@@ -134,13 +134,45 @@ func TestRawSockDeadlinesAndClose(t *testing.T) {
 
 func TestSockIOUsesRawPathForTCP(t *testing.T) {
 	c, _ := tcpPair(t)
-	if _, ok := sockIO(c).(*rawSock); !ok {
-		t.Fatalf("sockIO(*net.TCPConn) = %T, want *rawSock", sockIO(c))
+	if _, ok := sockIO(c, nil).(*rawSock); !ok {
+		t.Fatalf("sockIO(*net.TCPConn) = %T, want *rawSock", sockIO(c, nil))
 	}
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	if sockIO(p1) != io.ReadWriter(p1) {
+	if sockIO(p1, nil) != io.ReadWriter(p1) {
 		t.Fatal("sockIO(net.Pipe) should be the conn itself")
+	}
+}
+
+func TestRawSockReportsWaitedReads(t *testing.T) {
+	c, s := tcpPair(t)
+	wc := newWakeClock()
+	rs := newRawSock(s, wc)
+	buf := make([]byte, 8)
+
+	// Data already there: no wait, nothing reported.
+	_, _ = c.Write([]byte("a"))
+	time.Sleep(20 * time.Millisecond)
+	if _, err := rs.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if wc.last.Load() != 0 {
+		t.Fatal("a read that did not wait was reported as woken")
+	}
+	// Data arriving later: the read waits and reports its wake-up.
+	before := time.Since(wc.epoch)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = c.Write([]byte("b"))
+	}()
+	if _, err := rs.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(wc.last.Load()); got < before {
+		t.Fatalf("woken at %v, want after %v", got, before)
+	}
+	if !wc.fresh(time.Since(wc.epoch)) {
+		t.Fatal("just woken, but not fresh")
 	}
 }

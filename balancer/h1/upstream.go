@@ -33,6 +33,7 @@ type upConn struct {
 type upstreamPool struct {
 	addr   string
 	dialer net.Dialer
+	wc     *wakeClock
 	max    int
 
 	mu     sync.Mutex
@@ -42,8 +43,8 @@ type upstreamPool struct {
 	readers sync.Pool // *bufio.Reader of closed connections
 }
 
-func newUpstreamPool(addr string, dialTimeout time.Duration, max int) *upstreamPool {
-	return &upstreamPool{addr: addr, dialer: net.Dialer{Timeout: dialTimeout}, max: max}
+func newUpstreamPool(addr string, dialTimeout time.Duration, max int, wc *wakeClock) *upstreamPool {
+	return &upstreamPool{addr: addr, dialer: net.Dialer{Timeout: dialTimeout}, max: max, wc: wc}
 }
 
 // get returns an idle connection or dials a new one.
@@ -77,7 +78,7 @@ func (p *upstreamPool) dial() (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rw := sockIO(c)
+	rw := sockIO(c, p.wc)
 	br, _ := p.readers.Get().(*bufio.Reader)
 	if br == nil {
 		br = bufio.NewReaderSize(rw, upReadBuf)
