@@ -182,7 +182,10 @@ type loopResults struct {
 
 // runLoops interleaves the targets in rounds: round 1 measures every
 // target once (closed loop, then each open-loop rate), then round 2, so a
-// burst of noise from the shared machine hits all targets alike.
+// burst of noise from the shared machine hits all targets alike. Each
+// round starts one target further along the list (rotated), so that no
+// target always follows the same one (direct, say, which leaves the
+// upstream with a large heap and many connections).
 func (r *runner) runLoops(ctx context.Context, targets []*target) (*loopResults, error) {
 	res := &loopResults{notes: map[string]string{}, closed: map[string][]sample{}, open: map[string]map[float64][]sample{}, hwmKB: map[string]uint64{}}
 	for _, t := range targets {
@@ -195,7 +198,7 @@ func (r *runner) runLoops(ctx context.Context, targets []*target) (*loopResults,
 		}
 	}
 	for round := 1; round <= r.o.rounds; round++ {
-		for _, t := range targets {
+		for _, t := range rotated(targets, round-1) {
 			r.logf("round %d/%d: %s closed loop (wrk -t1 -c%d -d%s)", round, r.o.rounds, t.name, r.o.conns, r.o.duration)
 			s, err := r.measure(ctx, t, r.o.duration+30*time.Second, func() (sample, error) { return r.wrk(ctx, t.url, r.o.duration) })
 			if err != nil {
@@ -224,6 +227,15 @@ func (r *runner) runLoops(ctx context.Context, targets []*target) (*loopResults,
 		res.hwmKB[t.name] = kb
 	}
 	return res, nil
+}
+
+// rotated returns ts starting at index k (modulo its length).
+func rotated[T any](ts []T, k int) []T {
+	if len(ts) == 0 {
+		return ts
+	}
+	k %= len(ts)
+	return append(append([]T(nil), ts[k:]...), ts[:k]...)
 }
 
 // pause lets sockets in TIME_WAIT and the targets' garbage settle between

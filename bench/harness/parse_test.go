@@ -151,3 +151,18 @@ func TestParseOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestRotated(t *testing.T) {
+	ts := []string{"a", "b", "c"}
+	for k, want := range []string{"abc", "bca", "cab", "abc", "bca"} {
+		if got := strings.Join(rotated(ts, k), ""); got != want {
+			t.Errorf("rotated(abc, %d) = %s, want %s", k, got, want)
+		}
+	}
+	if strings.Join(ts, "") != "abc" {
+		t.Error("rotated changed its input")
+	}
+	if len(rotated([]string(nil), 2)) != 0 {
+		t.Error("rotated(nil) not empty")
+	}
+}
