@@ -22,6 +22,13 @@
 // this package does not understand, including the 400 and 431 answers to
 // malformed or oversized request heads, and queues what finds no slot.
 //
+// Sockets are read and written with raw system calls inside
+// syscall.RawConn (sysio_linux.go): the runtime's poller still waits for
+// readiness, but a read or write does not hand the P to another thread, as
+// net.Conn's would whenever a loopback write is descheduled. Before a read
+// that would probably fail, the connection yields to the others, unless
+// the poller has been starved for a while (yield.go).
+//
 // Owns: the public listener's accept loop, the client connections it keeps,
 // the pools of keep-alive connections to the app and to siblings (at most
 // maxSiblingPools, unused ones dropped), and the fallback server's
