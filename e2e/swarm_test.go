@@ -28,9 +28,9 @@ func TestSwarm(t *testing.T) {
 	}
 	t.Logf("stack %s up after %s", h.stack, time.Since(start).Round(time.Second))
 	svc := "http://" + h.service + ":8080"
-	// MITOSIS_E2E_RUN=<substring> runs only the matching scenarios (the
+	// E2E_RUN=<substring> runs only the matching scenarios (the
 	// deploy is shared, so -run cannot select them cheaply).
-	only := os.Getenv("MITOSIS_E2E_RUN")
+	only := os.Getenv("E2E_RUN")
 	sub := func(name string, f func(h *harness)) bool {
 		if only != "" && !strings.Contains(name, only) {
 			return true
