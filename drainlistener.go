@@ -63,11 +63,22 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *drainListener) close() {
+func (l *drainListener) close() { _ = l.Close() }
+
+// Close closes the listener once. Closing it again is not an error: the
+// quiescing Accept closes it, and http.Server.Shutdown closes it too when
+// Serve has not yet returned from that Accept (which made a clean drain
+// exit 1 now and then).
+func (l *drainListener) Close() error {
+	err := net.ErrClosed
 	l.closeOnce.Do(func() {
-		l.Listener.Close()
+		err = l.Listener.Close()
 		close(l.closed)
 	})
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 func (l *drainListener) setDeadline(t time.Time) {
