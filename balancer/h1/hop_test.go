@@ -87,6 +87,9 @@ func TestHopReceipt(t *testing.T) {
 // TestHopAppendLoadNoAlloc: writing the load header costs no allocation
 // once the connection's buffers exist.
 func TestHopAppendLoadNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	up := helloUpstream(t)
 	p := startProxy(t, up.addr(), nil)
 	c := dialRaw(t, p.Addr)

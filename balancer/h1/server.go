@@ -164,7 +164,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		cc := s.newConn(c)
 		if !s.track(cc) {
 			_ = c.Close()
-			s.release(cc)
+			s.dropBuffers(cc)
 			return http.ErrServerClosed
 		}
 		go cc.serve()
@@ -282,19 +282,12 @@ func (s *Server) closeIdle() bool {
 }
 
 func (s *Server) newConn(c net.Conn) *conn {
-	cc := &conn{s: s, c: c}
-	rw := sockIO(c, s.wc)
-	if br, ok := s.readers.Get().(*bufio.Reader); ok {
-		br.Reset(rw)
-		cc.br = br
+	cc := &conn{s: s, c: c, rw: sockIO(c, s.wc)}
+	if f, ok := cc.rw.(idleFiller); ok {
+		cc.idle = f // buffers come with the first request (conn.fill)
+		cc.fillFn = cc.fill
 	} else {
-		cc.br = bufio.NewReaderSize(rw, clientReadBuf)
-	}
-	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
-		bw.Reset(rw)
-		cc.bw = bw
-	} else {
-		cc.bw = bufio.NewWriterSize(rw, clientWriteBuf)
+		s.takeBuffers(cc)
 	}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.clientIP, _ = a.IP.AppendText(nil)
@@ -306,12 +299,33 @@ func (s *Server) newConn(c net.Conn) *conn {
 	return cc
 }
 
-// release returns a finished connection's buffers to the pools.
-func (s *Server) release(c *conn) {
-	c.br.Reset(nil)
-	s.readers.Put(c.br)
-	c.bw.Reset(nil)
-	s.writers.Put(c.bw)
+// takeBuffers gives c its client reader and writer, from the pools.
+func (s *Server) takeBuffers(c *conn) {
+	if br, ok := s.readers.Get().(*bufio.Reader); ok {
+		br.Reset(c.rw)
+		c.br = br
+	} else {
+		c.br = bufio.NewReaderSize(c.rw, clientReadBuf)
+	}
+	if bw, ok := s.writers.Get().(*bufio.Writer); ok {
+		bw.Reset(c.rw)
+		c.bw = bw
+	} else {
+		c.bw = bufio.NewWriterSize(c.rw, clientWriteBuf)
+	}
+}
+
+// dropBuffers returns c's buffers to the pools: c is finished, or idle
+// with nothing buffered.
+func (s *Server) dropBuffers(c *conn) {
+	if c.br != nil {
+		c.br.Reset(nil)
+		s.readers.Put(c.br)
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		s.writers.Put(c.bw)
+	}
 	if c.uw != nil {
 		c.uw.Reset(nil)
 		s.upWriters.Put(c.uw)

@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"errors"
 	"io"
 	"net"
 )
@@ -15,3 +16,12 @@ func sockIO(c net.Conn, wc *wakeClock) io.ReadWriter {
 	}
 	return c
 }
+
+// idleFiller is a socket that can wait for a request without holding
+// buffers (rawSock on Linux: waitFill).
+type idleFiller interface {
+	waitFill(fill func() bool) error
+}
+
+// errWouldBlock: a read inside waitFill found no bytes.
+var errWouldBlock = errors.New("h1: read would block")

@@ -36,6 +36,13 @@ type rawSock struct {
 	wbuf   []byte
 	wn     int
 	werr   syscall.Errno
+
+	// waitFill in progress: fill runs inside the poller callback, and
+	// Read then reads fd at once instead of waiting.
+	fill   func() bool
+	fillFn func(fd uintptr) bool
+	inFill bool
+	fillFd uintptr
 }
 
 // wakeTracking: reads that wait are reported to the wakeClock.
@@ -53,6 +60,7 @@ func newRawSock(c net.Conn, wc *wakeClock) *rawSock {
 	s := &rawSock{rc: rc, wc: wc}
 	s.readFn = s.read
 	s.writeFn = s.write
+	s.fillFn = s.fillAt
 	return s
 }
 
@@ -81,6 +89,9 @@ func (s *rawSock) read(fd uintptr) bool {
 func (s *rawSock) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if s.inFill {
+		return s.readNow(p)
 	}
 	s.rbuf, s.rn, s.rerr, s.rcalls = p, 0, 0, 0
 	err := s.rc.Read(s.readFn)
@@ -129,4 +140,48 @@ func (s *rawSock) Write(p []byte) (int, error) {
 		return s.wn, os.NewSyscallError("write", s.werr)
 	}
 	return s.wn, nil
+}
+
+// waitFill waits for the socket to become readable without holding a read
+// buffer while it waits, so that an idle connection costs no buffers. fill
+// is called inside the poller's callback, first at once and then whenever
+// the poller reports the socket readable; Reads it makes do not wait but
+// fail with errWouldBlock. fill returns false to keep waiting (it should
+// give its buffers back first) and true when it is done. The system calls
+// are those of a plain Read: one read that finds nothing before each wait.
+// waitFill returns the poller's error (deadline, Close) or nil.
+func (s *rawSock) waitFill(fill func() bool) error {
+	s.fill, s.rcalls = fill, 0
+	err := s.rc.Read(s.fillFn)
+	s.fill = nil
+	return err
+}
+
+func (s *rawSock) fillAt(fd uintptr) bool {
+	if s.rcalls++; s.rcalls == 2 && s.wc != nil {
+		s.wc.woke()
+	}
+	s.inFill, s.fillFd = true, fd
+	done := s.fill()
+	s.inFill = false
+	return done
+}
+
+// readNow reads fd once, inside waitFill's callback.
+func (s *rawSock) readNow(p []byte) (int, error) {
+	for {
+		n, e := sysRead(s.fillFd, p)
+		switch e {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return 0, errWouldBlock
+		default:
+			return 0, os.NewSyscallError("read", e)
+		}
+	}
 }
