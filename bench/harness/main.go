@@ -212,7 +212,7 @@ func (r *runner) run(ctx context.Context) error {
 	if o.mode == "all" || o.mode == "loops" {
 		direct := &target{name: "direct", url: "http://" + r.addr(offUpstream) + "/", note: "no proxy: wrk → upstream"}
 		targets := []*target{direct}
-		for _, st := range []starter{starters[0], {"mitosis forward", r.startForward}, starters[1], starters[2], starters[3]} {
+		for _, st := range []starter{starters[0], {"mitosis forward", r.startForward}, starters[1], {"nginx chain", r.startNginxChain}, starters[2], starters[3]} {
 			t, err := st.start(ctx)
 			if err != nil {
 				return err

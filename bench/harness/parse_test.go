@@ -166,3 +166,38 @@ func TestRotated(t *testing.T) {
 		t.Error("rotated(nil) not empty")
 	}
 }
+
+func TestSecondProxy(t *testing.T) {
+	p99s := func(v ...float64) []sample {
+		ss := make([]sample, len(v))
+		for i, x := range v {
+			ss[i].p99 = x
+		}
+		return ss
+	}
+	l := &loopResults{
+		closed: map[string][]sample{
+			"mitosis local": p99s(4, 5, 6), "mitosis forward": p99s(6, 7.5, 9),
+			"nginx": p99s(4), "nginx chain": p99s(4.4),
+		},
+		open: map[string]map[float64][]sample{
+			"mitosis local":   {5000: p99s(2), 10000: p99s(2)},
+			"mitosis forward": {5000: p99s(2.2), 10000: p99s(5)},
+			"nginx":           {5000: p99s(2), 10000: p99s(3)},
+			"nginx chain":     {5000: p99s(1.5), 10000: p99s(0)},
+		},
+	}
+	got := l.secondProxy()
+	for _, want := range []string{
+		"the forward hop added +50% to the mitosis local path's p99 in the closed loop, and a second nginx (nginx chain) added +10% to nginx's.",
+		"At 5000 req/s: forward +10%, nginx chain -25%. At 10000 req/s: forward +150%, nginx chain n/a.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("secondProxy() = %q, want it to contain %q", got, want)
+		}
+	}
+	delete(l.closed, "nginx chain")
+	if got := l.secondProxy(); got != "" {
+		t.Errorf("without the nginx chain secondProxy() = %q, want empty", got)
+	}
+}

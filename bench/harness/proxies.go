@@ -14,6 +14,33 @@ import (
 // GOMAXPROCS=1.
 
 func (r *runner) startNginx(ctx context.Context) (*target, error) {
+	p, err := r.nginx(ctx, "nginx", offNginx, r.addr(offUpstream))
+	if err != nil {
+		return nil, err
+	}
+	return &target{name: "nginx", url: "http://" + r.addr(offNginx) + "/", procs: []*proc{p}, note: "1 worker, upstream keepalive 64; CPU and RSS: master + worker"}, nil
+}
+
+// startNginxChain starts two nginx instances, the front one proxying to
+// the other: what a second proxy of the best-known kind costs on the same
+// CPUs, the reference for the mitosis forward path (which also puts two
+// proxies on every request).
+func (r *runner) startNginxChain(ctx context.Context) (*target, error) {
+	inner, err := r.nginx(ctx, "nginx-inner", offNginxInner, r.addr(offUpstream))
+	if err != nil {
+		return nil, err
+	}
+	front, err := r.nginx(ctx, "nginx-front", offNginxFront, r.addr(offNginxInner))
+	if err != nil {
+		return nil, err
+	}
+	return &target{name: "nginx chain", url: "http://" + r.addr(offNginxFront) + "/", procs: []*proc{front, inner},
+		note: "nginx → nginx → upstream, both as the nginx row; CPU and RSS are both instances'"}, nil
+}
+
+// nginx starts one nginx (1 worker) named name on port offset listen,
+// proxying to upstream with the header work mitosis does.
+func (r *runner) nginx(ctx context.Context, name string, listen int, upstream string) (*proc, error) {
 	out, err := filepath.Abs(r.o.out)
 	if err != nil {
 		return nil, err
@@ -27,8 +54,8 @@ func (r *runner) startNginx(ctx context.Context) (*target, error) {
 	// other target makes it do.
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/nginx-error.log warn;
+pid %[1]s/%[5]s.pid;
+error_log %[1]s/logs/%[5]s-error.log warn;
 worker_rlimit_nofile 20000;
 events { worker_connections 16000; }
 http {
@@ -60,20 +87,19 @@ http {
     }
   }
 }
-`, out, tmp, r.addr(offUpstream), r.addr(offNginx))
-	path, err := r.writeConf("nginx.conf", conf)
+`, out, tmp, upstream, r.addr(listen), name)
+	path, err := r.writeConf(name+".conf", conf)
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.ps.start("nginx", nil, "nginx", "-e", filepath.Join(out, "logs", "nginx-error.log"), "-p", out, "-c", path)
+	p, err := r.ps.start(name, nil, "nginx", "-e", filepath.Join(out, "logs", name+"-error.log"), "-p", out, "-c", path)
 	if err != nil {
 		return nil, err
 	}
-	url := "http://" + r.addr(offNginx) + "/"
-	if err := waitHTTP(ctx, p, url, 10*time.Second); err != nil {
-		return nil, fmt.Errorf("nginx: %w", err)
+	if err := waitHTTP(ctx, p, "http://"+r.addr(listen)+"/", 10*time.Second); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &target{name: "nginx", url: url, procs: []*proc{p}, note: "1 worker, upstream keepalive 64; CPU and RSS: master + worker"}, nil
+	return p, nil
 }
 
 func (r *runner) startHAProxy(ctx context.Context) (*target, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ const targetsText = `## Targets
 * **mitosis forward**: every request takes one hop to a sibling. Two replicas (both GOMAXPROCS=1, MITOSIS_DRIVER=off) find each other with ` + "`MITOSIS_DISCOVERY=static`" + ` and each other's admin address in MITOSIS_PEERS. The front replica, which the load generator talks to, has ` + "`MITOSIS_MAX_INFLIGHT=1`" + `; before each measurement the harness parks one request to the upstream's ` + "`/sleep?ms=…`" + ` on it (longer than the measurement, cancelled right after) and waits until the front's /_mitosis/state shows it in flight and the sibling ready. Every measured request then finds the front's only slot busy and is forwarded to the sibling (it is less loaded), which proxies it to the upstream. Both hops run on the h1 fast path: the front proxies to the sibling over pooled keep-alive connections with X-Mitosis-Hop, the sibling serves the trusted hop and answers with X-Mitosis-Load, which the front takes off. The harness checks this with the front's ` + "`mitosis_forwarded_total{outcome=\"ok\"}`" + ` before and after: "every request forwarded" means at least 99% of the answered requests were. This uses only public settings; the one artefact is the held request, which costs the front a goroutine and nothing per request. CPU and RSS are the sum of both replicas.
 * **The same header work everywhere.** Each baseline proxy does what mitosis does to every request: X-Forwarded-For (the client address), X-Forwarded-Host and X-Forwarded-Proto to the upstream, and one added response header (` + "`X-Mitosis-Replica: bench`" + `, as mitosis adds X-Mitosis-Replica). nginx: ` + "`proxy_set_header X-Forwarded-For $remote_addr; X-Forwarded-Host $host; X-Forwarded-Proto $scheme; add_header X-Mitosis-Replica bench`" + `. HAProxy: ` + "`option forwardfor`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]`, `http-request set-header X-Forwarded-Proto http`, `http-response set-header X-Mitosis-Replica bench`" + `. Caddy's reverse_proxy sets X-Forwarded-For/-Host/-Proto by itself; ` + "`header X-Mitosis-Replica bench`" + ` adds the response header.
 * **nginx**: 1 worker process, ` + "`upstream { keepalive 64; }`" + `, HTTP/1.1 to the upstream, access log off, keepalive_requests raised so that neither side closes connections every 1000 requests. CPU and RSS are master + worker.
+* **nginx chain**: two nginx instances configured as the nginx row, the front one proxying to the other, which proxies to the upstream. It is the reference for the forward path: what putting a second proxy of the best-known kind on every request costs on the same CPUs. CPU and RSS are both instances'.
 * **HAProxy**: ` + "`nbthread 1`, `http-reuse always`" + `, keep-alive on both sides.
 * **Caddy**: ` + "`reverse_proxy`" + ` with its defaults (keep-alive to the upstream), admin API off, and GOMAXPROCS=1 like mitosis: both are Go programs, and this gives each one core.
 
@@ -296,10 +298,46 @@ func (rep *report) reading() string {
 				100*rps("mitosis local")/rps("nginx"), cpu("mitosis local")/cpu("nginx"), cpu("haproxy")/cpu("nginx"), cpu("caddy")/cpu("nginx"), cpu("mitosis forward")/cpu("mitosis local"))
 		}
 	}
+	if l := rep.loops; l != nil {
+		b.WriteString(l.secondProxy())
+	}
 	if x := rep.reaction; x != nil {
 		fmt.Fprintf(&b, "* Reaction: the first scale-up decision came %s after the load step and the first new replica was ready %s after it; the tick (MITOSIS_TICK) and the panic window bound the first, the start-up of a process replica and one sibling poll (MITOSIS_SYNC_INTERVAL) the second. Scale-down waits for MITOSIS_SCALE_DOWN_DELAY (the highest desire over it wins) and steps down by at most MITOSIS_SCALE_DOWN_RATE per tick: first decision %s after the load stopped, back to the minimum after %s. All clients talk to one replica; the new replicas get their traffic from it, forwarded once it carries more than MITOSIS_TARGET_CONCURRENCY requests and a sibling is less loaded; see \"responses by replica\".\n",
 			since(x.upDecision, x.step), since(x.firstReady, x.step), since(x.downDecision, x.stop), since(x.backToMin, x.stop))
 	}
 	b.WriteString("\n")
+	return b.String()
+}
+
+// secondProxy compares what the forward hop adds to the local path's p99
+// with what a second nginx adds to nginx's, closed loop and at each
+// open-loop rate; empty when a target is missing.
+func (l *loopResults) secondProxy() string {
+	p99 := func(ss []sample) float64 { return med(ss, func(s sample) float64 { return s.p99 }) }
+	added := func(one, two []sample) string {
+		a, b := p99(one), p99(two)
+		if a <= 0 || b <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%+.0f%%", 100*(b-a)/a)
+	}
+	for _, n := range []string{"mitosis local", "mitosis forward", "nginx", "nginx chain"} {
+		if _, ok := l.closed[n]; !ok {
+			return ""
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "* A second proxy on the same CPUs: the forward hop added %s to the mitosis local path's p99 in the closed loop, and a second nginx (nginx chain) added %s to nginx's.",
+		added(l.closed["mitosis local"], l.closed["mitosis forward"]), added(l.closed["nginx"], l.closed["nginx chain"]))
+	rates := make([]float64, 0, len(l.open["nginx"]))
+	for r := range l.open["nginx"] {
+		rates = append(rates, r)
+	}
+	sort.Float64s(rates)
+	for _, r := range rates {
+		fmt.Fprintf(&b, " At %.0f req/s: forward %s, nginx chain %s.", r,
+			added(l.open["mitosis local"][r], l.open["mitosis forward"][r]), added(l.open["nginx"][r], l.open["nginx chain"][r]))
+	}
+	b.WriteString(" Both chains do two proxies' work per request on the CPUs that the load generator and the upstream also use.\n")
 	return b.String()
 }

@@ -30,6 +30,8 @@ const (
 	offProfileDebug
 	offReaction
 	offReactionAdmin
+	offNginxInner
+	offNginxFront
 	portsUsed
 )
 
