@@ -73,6 +73,18 @@ func (a *admission) casSlot() bool {
 // ErrQueueFull, ErrQueueTimeout or the context's error when it did not get
 // one; then nothing is held.
 func (a *admission) acquire(ctx context.Context, timeout time.Duration) error {
+	if err := a.acquireUntil(ctx.Done(), timeout); err != errGone {
+		return err
+	}
+	return ctx.Err()
+}
+
+// errGone: acquireUntil's gone channel was closed.
+var errGone = errors.New("balancer: client gone")
+
+// acquireUntil is acquire with a channel that, closed, ends the wait with
+// errGone.
+func (a *admission) acquireUntil(gone <-chan struct{}, timeout time.Duration) error {
 	if a.tryAcquire() {
 		return nil
 	}
@@ -99,8 +111,8 @@ func (a *admission) acquire(ctx context.Context, timeout time.Duration) error {
 		return nil
 	case <-timer.C:
 		err = ErrQueueTimeout
-	case <-ctx.Done():
-		err = ctx.Err()
+	case <-gone:
+		err = errGone
 	}
 	a.mu.Lock()
 	if w.linked {

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,9 +177,13 @@ func TestFastPathHopReceipt(t *testing.T) {
 	}
 }
 
-// TestFastPathHopWithoutSlotQueues: a hop that finds no free slot is handed
-// to the fallback, which queues it here; it never goes to another sibling.
+// TestFastPathHopWithoutSlotQueues: a hop that finds no free slot waits
+// in this replica's queue, on the fast path; it never goes to another
+// sibling.
 func TestFastPathHopWithoutSlotQueues(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the fast path queues on Linux only (it watches the raw socket); elsewhere the fallback queues")
+	}
 	app := echoApp(t, nil, 0)
 	var cCount atomic.Int64
 	c := startSibling(t, "c", 4, idApp("c", 0, &cCount))
@@ -193,8 +199,73 @@ func TestFastPathHopWithoutSlotQueues(t *testing.T) {
 	if code := <-done; code != 200 {
 		t.Fatalf("hop got %d", code)
 	}
-	if b.fallback.Load() != 1 || cCount.Load() != 0 {
-		t.Fatalf("fallback saw %d (want 1), c saw %d (want 0: no hop loop)", b.fallback.Load(), cCount.Load())
+	if b.fallback.Load() != 0 || cCount.Load() != 0 {
+		t.Fatalf("fallback saw %d (want 0: queued on the fast path), c saw %d (want 0: no hop loop)", b.fallback.Load(), cCount.Load())
+	}
+}
+
+// TestFastPathQueue: a client request with no slot and no sibling waits
+// in the queue on the fast path; a full queue and a queue timeout answer
+// 503 with Retry-After, counted as shed; a client that leaves gives its
+// place up at once. None of it goes to the net/http fallback.
+func TestFastPathQueue(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the fast path queues on Linux only (it watches the raw socket); elsewhere the fallback queues")
+	}
+	app := echoApp(t, nil, 0)
+	b := startFast(t, testConfig(1, 1, 300*time.Millisecond), hostOf(app))
+	if !b.h.TryAcquire() { // the only slot
+		t.Fatal("no slot")
+	}
+	queued := asyncGet("http://" + b.addr + "/")
+	waitFor(t, func() bool { return b.h.adm.queued.Load() == 1 })
+
+	// The queue (1) is full: 503 at once.
+	resp, err := http.Get("http://" + b.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != strconv.Itoa(b.h.cfg.RetryAfter) {
+		t.Fatalf("queue full: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// The queued one gets the slot when it is freed.
+	now := time.Now()
+	b.h.Done(200, now, now, now)
+	if code := <-queued; code != 200 {
+		t.Fatalf("queued request got %d", code)
+	}
+
+	// A queue timeout sheds too.
+	if !b.h.TryAcquire() {
+		t.Fatal("no slot")
+	}
+	if code := <-asyncGet("http://" + b.addr + "/"); code != 503 {
+		t.Fatalf("after the queue timeout: %d, want 503", code)
+	}
+
+	// A client that leaves while queued frees its place.
+	conn, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.h.adm.queued.Load() == 1 })
+	conn.Close()
+	waitFor(t, func() bool { return b.h.adm.queued.Load() == 0 })
+	now = time.Now()
+	b.h.Done(200, now, now, now)
+
+	if got := counterValue(t, b.reg, "mitosis_shed_total"); got != 2 {
+		t.Errorf("mitosis_shed_total = %v, want 2", got)
+	}
+	if n := b.fallback.Load(); n != 0 {
+		t.Errorf("%d requests went to the net/http fallback, want 0", n)
+	}
+	if n := b.h.adm.inflight.Load(); n != 0 {
+		t.Errorf("%d slots still taken, want 0", n)
 	}
 }
 

@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"math"
+	"net/http"
+	"time"
 
 	"mitosis/balancer/h1"
 	"mitosis/pool"
@@ -15,7 +17,7 @@ import (
 // Route decides a client request arriving on the fast path, as ServeHTTP
 // does: a local slot below the share (ShareAbove) when not draining, else
 // the sibling pick chooses (outstanding counted at once), else a free local
-// slot, else the fallback server (which queues). tried lists the siblings
+// slot, else the queue (Queue). tried lists the siblings
 // whose tries Forwarded said to retry. Without canForward (a body not all
 // buffered) the request is served as TryAcquire says or handed off: the
 // fallback forwards those.
@@ -47,7 +49,28 @@ func (h *Handler) Route(tried []string, canForward bool) (h1.Decision, string, s
 	if h.adm.tryAcquire() {
 		return h1.Local, "", ""
 	}
-	return h1.Handoff, "", ""
+	return h1.Queue, "", ""
+}
+
+// Queue waits for a local slot as ServeHTTP does for a request nothing
+// else took: in the admission queue, for at most QueueTimeout, or until
+// gone is closed (the client left).
+func (h *Handler) Queue(gone <-chan struct{}) bool {
+	q0 := h.now()
+	if h.adm.acquireUntil(gone, h.cfg.QueueTimeout) != nil {
+		return false
+	}
+	h.m.queueWait.Observe(h.now().Sub(q0).Seconds())
+	return true
+}
+
+// Shed records a fast-path request answered 503 after Queue, as
+// shedResponse does, and returns the Retry-After value.
+func (h *Handler) Shed(start time.Time) string {
+	h.sig.shed.Add(1)
+	h.m.shed.Inc()
+	h.m.duration[statusClass(http.StatusServiceUnavailable)].Observe(time.Since(start).Seconds()) // start: the fast path's clock
+	return h.retryAfter[0]
 }
 
 // Forwarded ends one forwarding try Route chose, with forwarder.serve's

@@ -38,6 +38,7 @@ type conn struct {
 	scratch   []byte // a response head too large for the upstream reader
 	deadline  time.Time
 	lastEnd   time.Time // when the last fast request ended, or zero
+	queuedAt  time.Time // when the request in hand began to queue, or zero
 	handedOff bool
 
 	// Forwarding to siblings (forward.go).
@@ -113,7 +114,7 @@ func (c *conn) serve() {
 		case c.s.hooks.TryAcquireHop():
 			keep = c.proxy()
 		default:
-			c.handoff()
+			keep = c.queue()
 		}
 		if !keep {
 			return

@@ -15,12 +15,21 @@
 //     whether a failed try is retried. The balancer makes every decision;
 //     this package only carries them out.
 //
+// A request that finds no slot and no sibling (Route says Queue, or a hop
+// gets no slot) waits in the balancer's queue (Hooks.Queue) and is then
+// proxied to the app or answered 503 (queue.go), on the fast path; a
+// watcher on the socket gives the place up when the client leaves.
+//
 // Everything else is handed off, connection and all, to a fallback
 // *http.Server (the full balancer.Handler) through an in-memory listener:
 // the bytes already read are replayed first, and the connection stays with
 // net/http for the rest of its life. net/http therefore decides every case
 // this package does not understand, including the 400 and 431 answers to
-// malformed or oversized request heads, and queues what finds no slot.
+// malformed or oversized request heads, and requests with a body that is
+// not all buffered when they find no slot (net/http can forward those).
+//
+// A keep-alive connection waiting for its next request holds no buffers:
+// they go back to the server's pools before it parks (conn.awaitRequest).
 //
 // Sockets are read and written with raw system calls inside
 // syscall.RawConn (sysio_linux.go): the runtime's poller still waits for

@@ -17,6 +17,9 @@ const (
 	// Forward: proxy the request to the sibling at the address returned;
 	// Forwarded follows each try.
 	Forward
+	// Queue: no slot here and no sibling: wait in the balancer's queue
+	// (Hooks.Queue), then go to the app or answer 503.
+	Queue
 )
 
 // ForwardResult is one try of forwarding a request to a sibling, as
@@ -63,6 +66,8 @@ func (c *conn) route() (keep bool) {
 		switch d {
 		case Local:
 			return c.proxy()
+		case Queue:
+			return c.queue()
 		case Forward:
 		default:
 			c.handoff()

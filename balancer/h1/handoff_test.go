@@ -25,7 +25,6 @@ func TestHandoff(t *testing.T) {
 		{name: "no slot chunked POST", deny: true, raw: "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", status: 200, body: "POST /p hello", fallback: true},
 		{name: "upgrade", raw: "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", status: 200, body: "GET /ws ", fallback: true},
 		{name: "expect", raw: "POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", status: 200, body: "POST /e hi", fallback: true},
-		{name: "hop without a slot", deny: true, raw: "GET /hop HTTP/1.1\r\nHost: h\r\nX-Mitosis-Hop: r2\r\n\r\n", status: 200, body: "GET /hop ", fallback: true},
 		{name: "absolute URI", raw: "GET http://h/abs HTTP/1.1\r\nHost: h\r\n\r\n", status: 200, body: "GET /abs ", fallback: true},
 		{name: "OPTIONS *", raw: "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", status: 200}, // answered by net/http itself
 		{name: "garbage", raw: "\x01\x02 nonsense\r\n\r\n", status: 400},

@@ -22,6 +22,16 @@ type fakeHooks struct {
 	Acquired atomic.Int64
 	Hops     atomic.Int64 // slots taken by TryAcquireHop
 
+	// Queueing makes Route answer Queue instead of Handoff when it has
+	// no slot. Queue admits after QueueFor when Admit is set, and
+	// otherwise fails after QueueFor; closing gone ends it at once.
+	Queueing atomic.Bool
+	Admit    atomic.Bool
+	QueueFor time.Duration
+	Queued   atomic.Int64
+	Gone     atomic.Int64 // Queue calls ended by gone
+	Sheds    atomic.Int64
+
 	// Siblings, when set, are forwarded to in order (key "s0", "s1"...)
 	// while Route is asked with canForward; Retry makes Forwarded retry
 	// every failed try.
@@ -32,7 +42,8 @@ type fakeHooks struct {
 
 	mu       sync.Mutex
 	Statuses []int
-	Bad      []string // Done calls with inconsistent times
+	Waits    []time.Duration // appStart - start of each Done
+	Bad      []string        // Done calls with inconsistent times
 }
 
 func (h *fakeHooks) TryAcquire() bool {
@@ -50,7 +61,30 @@ func (h *fakeHooks) Route(tried []string, canForward bool) (Decision, string, st
 	if h.TryAcquire() {
 		return Local, "", ""
 	}
+	if canForward && h.Queueing.Load() {
+		return Queue, "", ""
+	}
 	return Handoff, "", ""
+}
+
+func (h *fakeHooks) Queue(gone <-chan struct{}) bool {
+	h.Queued.Add(1)
+	select {
+	case <-gone:
+		h.Gone.Add(1)
+		return false
+	case <-time.After(h.QueueFor):
+	}
+	if h.Admit.Load() {
+		h.Acquired.Add(1)
+		return true
+	}
+	return false
+}
+
+func (h *fakeHooks) Shed(time.Time) string {
+	h.Sheds.Add(1)
+	return "7"
 }
 
 func (h *fakeHooks) Forwarded(r *ForwardResult) bool {
@@ -101,6 +135,7 @@ func (h *fakeHooks) Done(status int, start, appStart, end time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.Statuses = append(h.Statuses, status)
+	h.Waits = append(h.Waits, appStart.Sub(start))
 	if appStart.Before(start) || end.Before(appStart) {
 		h.Bad = append(h.Bad, "times out of order")
 	}

@@ -20,10 +20,11 @@ const (
 	bodyEOF                     // until the app closes
 )
 
-// The bodies of the 502 answers (as balancer.Handler words them).
+// The bodies of the 502 and 503 answers (as balancer.Handler words them).
 const (
 	badGatewayBody        = "bad gateway: the app did not answer\n"
 	badGatewaySiblingBody = "bad gateway: sibling failed\n"
+	shedBody              = "overloaded: no capacity free, retry later\n"
 )
 
 // maxLoadLen is the room kept in the client writer for an X-Mitosis-Load
@@ -38,6 +39,9 @@ func (c *conn) proxy() (keep bool) {
 	s := c.s
 	start := time.Now()
 	appStart := start
+	if !c.queuedAt.IsZero() {
+		start, c.queuedAt = c.queuedAt, time.Time{} // its time includes the queue
+	}
 	status := 502 // until the app's status is known
 	defer func() {
 		c.lastEnd = time.Now()

@@ -22,10 +22,11 @@ type Hooks interface {
 	// Route decides a client request: Local when a local slot was taken,
 	// Forward with a sibling's public host:port and a key for Forwarded
 	// (the balancer counts the request as outstanding there until then),
-	// or Handoff. tried holds the keys of the siblings tried already for
+	// Queue, or Handoff. tried holds the keys of the siblings tried already for
 	// this request, whose tries Forwarded said to retry; canForward is
 	// false when the request cannot be forwarded on the fast path (a body
 	// not wholly buffered): then only Local or Handoff may come back.
+	// After Queue, Queue is called.
 	Route(tried []string, canForward bool) (d Decision, addr, key string)
 	// Forwarded ends one try that Route sent to a sibling and reports
 	// whether to try again (Route is then called with the key added to
@@ -43,8 +44,18 @@ type Hooks interface {
 	TrustHop(token []byte) bool
 	// TryAcquireHop takes a local slot for a trusted hop if one is free
 	// now: a hop is served here whatever the share or the drain state.
-	// False hands the connection to the fallback server (which queues it).
+	// After false the hop waits in Queue.
 	TryAcquireHop() bool
+	// Queue waits in the balancer's queue for a local slot, for a
+	// request that got none from Route (Queue) or TryAcquireHop. True:
+	// the slot is taken and Done follows. False: the queue was full or
+	// the wait timed out, or gone was closed (the client left). The fast
+	// path then answers 503 and calls Shed, except for a client that left.
+	Queue(gone <-chan struct{}) bool
+	// Shed records a request answered 503 because Queue returned false;
+	// start is when its head had been read. It returns the Retry-After
+	// value of the answer (seconds).
+	Shed(start time.Time) (retryAfter string)
 	// AppendLoad appends the X-Mitosis-Load value (pool.AppendLoad) a
 	// hop's response carries, without allocating when dst has room.
 	AppendLoad(dst []byte) []byte

@@ -18,9 +18,11 @@ func sockIO(c net.Conn, wc *wakeClock) io.ReadWriter {
 }
 
 // idleFiller is a socket that can wait for a request without holding
-// buffers (rawSock on Linux: waitFill).
+// buffers (waitFill), and watch for the client leaving while its request
+// waits for a slot (waitHangup): rawSock on Linux.
 type idleFiller interface {
 	waitFill(fill func() bool) error
+	waitHangup() error
 }
 
 // errWouldBlock: a read inside waitFill found no bytes.

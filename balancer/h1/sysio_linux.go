@@ -185,3 +185,38 @@ func (s *rawSock) readNow(p []byte) (int, error) {
 		}
 	}
 }
+
+// waitHangup waits until the socket is readable and reports what is
+// there, reading nothing: nil for bytes, io.EOF when the peer closed,
+// the reset or the poller's error (deadline, Close) otherwise. It may run
+// in another goroutine while the connection's own does not read.
+func (s *rawSock) waitHangup() error {
+	var errno syscall.Errno
+	eof := false
+	err := s.rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			n, e := sysPeek(fd, b[:])
+			switch e {
+			case 0:
+				eof = n == 0
+				return true
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case errno != 0:
+		return os.NewSyscallError("recvfrom", errno)
+	case eof:
+		return io.EOF
+	}
+	return nil
+}

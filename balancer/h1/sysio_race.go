@@ -29,3 +29,8 @@ func errno(err error) syscall.Errno {
 	}
 	return syscall.EIO
 }
+
+func sysPeek(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, _, err := syscall.Recvfrom(int(fd), p, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return max(n, 0), errno(err)
+}
