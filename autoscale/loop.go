@@ -70,6 +70,8 @@ type Loop struct {
 	lastScale    string // last Scale error logged, "" when healthy
 	lastDryRun   [2]int // last (current, desired) logged in dry run
 	loggedDryRun bool
+	seen         spawner.Status // the last Status read, for followers
+	seenAt       time.Time      // when it was read; zero: none
 
 	histMu sync.Mutex // guards hist, n
 	hist   [HistorySize]Decision
@@ -153,16 +155,15 @@ func (l *Loop) Step(ctx context.Context, now time.Time) Decision {
 	s := l.smp.Sample(now)
 	l.dec.Record(s)
 
-	cctx, cancel := context.WithTimeout(ctx, l.callTimeout())
-	st, statusErr := l.drv.Status(cctx)
-	cancel()
+	leader := l.el.IsLeader()
+	st, statusErr := l.status(ctx, now, leader)
 	current := st.Desired
 	if statusErr != nil {
 		current = s.Ready // the best guess of what runs
 	}
 
 	d := l.dec.Decide(now, current)
-	d.Leader = l.el.IsLeader()
+	d.Leader = leader
 	var scaleErr error
 	switch {
 	case statusErr != nil:
@@ -197,6 +198,31 @@ func (l *Loop) Step(ctx context.Context, now time.Time) Decision {
 	l.n++
 	l.histMu.Unlock()
 	return d
+}
+
+// followerStatusTicks: a follower reads the platform's Status once per
+// this many ticks and decides on that reading in between. Its decisions
+// are only reported (state, metrics), and with every replica calling the
+// Engine API each tick, 100 replicas made 50 service inspections a
+// second on the Swarm manager. The leader reads it every tick: it acts on
+// it, with the version Scale needs.
+const followerStatusTicks = 10
+
+// status reads the platform's Status, or for a follower the last reading
+// while it is younger than followerStatusTicks ticks.
+func (l *Loop) status(ctx context.Context, now time.Time, leader bool) (spawner.Status, error) {
+	if !leader && !l.seenAt.IsZero() && now.Sub(l.seenAt) < followerStatusTicks*l.cfg.Tick {
+		return l.seen, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.callTimeout())
+	defer cancel()
+	st, err := l.drv.Status(cctx)
+	if err != nil {
+		l.seenAt = time.Time{}
+		return st, err
+	}
+	l.seen, l.seenAt = st, now
+	return st, nil
 }
 
 // report logs what changed: one line per change of replicas (or of the

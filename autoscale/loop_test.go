@@ -24,11 +24,13 @@ type fakeDriver struct {
 	StatusErr error
 	ScaleErr  error // returned by every Scale while set
 	Scales    []int // every n Scale was called with
+	Statuses  int   // Status calls
 }
 
 func (f *fakeDriver) Status(context.Context) (spawner.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.Statuses++
 	return f.St, f.StatusErr
 }
 
@@ -182,6 +184,55 @@ func TestLoopFollowerNeverScales(t *testing.T) {
 	}
 	if got := r.metric(t, "mitosis_autoscale_leader", nil); got != 0 {
 		t.Errorf("mitosis_autoscale_leader = %g, want 0", got)
+	}
+}
+
+// TestLoopFollowerReadsStatusSeldom: a follower reads Status once per
+// followerStatusTicks ticks (and after an error, at once); the leader
+// every tick, and at once when it becomes the leader.
+func TestLoopFollowerReadsStatusSeldom(t *testing.T) {
+	r := newRig(t, DefaultConfig(), 2, 70)
+	r.lead = false
+	calls := func() int {
+		r.drv.mu.Lock()
+		defer r.drv.mu.Unlock()
+		return r.drv.Statuses
+	}
+	for i := range 2*followerStatusTicks + 1 {
+		r.step()
+		if want := i/followerStatusTicks + 1; calls() != want {
+			t.Fatalf("after %d follower ticks: %d Status calls, want %d", i+1, calls(), want)
+		}
+	}
+	// A follower decides on the reading it has: another replica scaled.
+	r.drv.set(func(f *fakeDriver) { f.St.Desired = 5 })
+	if d := r.step(); d.Current != 2 {
+		t.Errorf("follower's current %d, want the cached 2", d.Current)
+	}
+	// A failed read is not kept: the next tick reads again.
+	before := calls()
+	r.drv.set(func(f *fakeDriver) { f.StatusErr = errors.New("daemon down") })
+	for i := 0; calls() == before && i <= followerStatusTicks; i++ {
+		r.step()
+	}
+	if d := r.loop.History()[len(r.loop.History())-1]; d.Result != ResultNoStatus {
+		t.Fatalf("the failed read gave %+v", d)
+	}
+	r.drv.set(func(f *fakeDriver) { f.StatusErr = nil })
+	r.step()
+	if got := calls() - before; got != 2 {
+		t.Errorf("%d Status calls for the failed read and the next tick, want 2", got)
+	}
+	// The new leader reads at once, and on every tick.
+	r.lead = true
+	before = calls()
+	if d := r.step(); d.Current != 5 {
+		t.Fatalf("new leader's current %d, want the fresh 5", d.Current)
+	}
+	r.step()
+	r.step()
+	if got := calls() - before; got != 3 {
+		t.Errorf("leader made %d Status calls in 3 ticks, want 3", got)
 	}
 }
 
