@@ -19,6 +19,11 @@ type Sample struct {
 	// Shed is the cumulative count of shed requests summed over the
 	// members; the decider uses its increase between samples.
 	Shed uint64
+	// shedOf, set by SampleOf, is each member's own count by member key:
+	// then the increase is summed member by member, over the members of
+	// both samples, so a member that joins with a count of its own (or
+	// restarts) does not read as a burst of shedding.
+	shedOf map[string]uint64
 	// P95 is the p95 latency across members (worst or weighted, as the
 	// sampler chooses); compared with the LatencySLO. 0 means unknown.
 	P95 time.Duration
@@ -101,6 +106,26 @@ type desire struct {
 	n int
 }
 
+// shedIncrease is how many requests were shed between the samples prev
+// and cur. Per member where both have the counts (SampleOf): a member seen
+// once, or whose count fell (it restarted), adds nothing. Otherwise from
+// the sums, where a fall (a member left or restarted) counts as none.
+func shedIncrease(prev, cur Sample) uint64 {
+	if prev.shedOf == nil || cur.shedOf == nil {
+		if cur.Shed > prev.Shed {
+			return cur.Shed - prev.Shed
+		}
+		return 0
+	}
+	var n uint64
+	for k, c := range cur.shedOf {
+		if p, ok := prev.shedOf[k]; ok && c > p {
+			n += c - p
+		}
+	}
+	return n
+}
+
 // Decider turns samples into a desired replica count. It is deterministic:
 // time comes only from the samples and the now passed to Decide. It is not
 // safe for concurrent use (the Loop serialises it).
@@ -126,10 +151,7 @@ func (d *Decider) Record(s Sample) {
 	p := point{t: s.Time, demand: max(s.Concurrency, 0), queued: s.Queued, p95: s.P95, ready: s.Ready}
 	if d.started.IsZero() {
 		d.started = s.Time
-	} else if s.Shed > d.last.Shed {
-		// A falling sum means a member left or restarted: that interval's
-		// increase is unknown and counted as none.
-		p.shedDelta = s.Shed - d.last.Shed
+	} else if p.shedDelta = shedIncrease(d.last, s); p.shedDelta > 0 {
 		dt := s.Time.Sub(d.last.Time)
 		if dt <= 0 {
 			dt = d.cfg.Tick

@@ -13,17 +13,20 @@ import (
 //   - Concurrency, Queued, Ready: over ready members only; draining or
 //     down ones take no new work, joining ones have not reported yet.
 //   - Shed: over every member in the list, whatever its state, so a member
-//     flipping between ready and not does not make the sum jump (a member
-//     leaving the table lowers it, which the decider reads as no shedding).
+//     flipping between ready and not does not make the sum jump; each
+//     member's count is kept too (by Key), and the decider sums the
+//     increases member by member, so a member that joins or leaves the
+//     table does not read as shedding.
 //   - P95 and Latency: the ready members' p95 and EWMA weighted by their
 //     request rate (a busy member speaks for more requests); when none
 //     reports a rate, the worst p95 and the mean EWMA.
 func SampleOf(now time.Time, members []pool.Member) Sample {
-	s := Sample{Time: now}
+	s := Sample{Time: now, shedOf: make(map[string]uint64, len(members))}
 	var rps, p95w, ewmaW, ewmaSum float64
 	var worst time.Duration
 	for _, m := range members {
 		s.Shed += m.Shed
+		s.shedOf[m.Key] += m.Shed
 		if m.State != pool.StateReady {
 			continue
 		}

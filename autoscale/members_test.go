@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -30,10 +31,70 @@ func TestSampleOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := SampleOf(t0, tt.members); got != tt.want {
+			got := SampleOf(t0, tt.members)
+			got.shedOf = nil // TestShedIncrease
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("SampleOf = %+v\nwant       %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestShedIncrease: the shed increase between two samples is summed
+// member by member, so members joining, leaving or restarting do not read
+// as shedding; samples not made by SampleOf use the sums.
+func TestShedIncrease(t *testing.T) {
+	sample := func(sheds map[string]uint64) Sample {
+		var ms []pool.Member
+		for k, n := range sheds {
+			ms = append(ms, pool.Member{Key: k, State: pool.StateReady, Shed: n})
+		}
+		return SampleOf(t0, ms)
+	}
+	tests := []struct {
+		name      string
+		prev, cur map[string]uint64
+		want      uint64
+	}{
+		{"steady", map[string]uint64{"a": 5, "b": 1}, map[string]uint64{"a": 5, "b": 1}, 0},
+		{"both shed", map[string]uint64{"a": 5, "b": 1}, map[string]uint64{"a": 8, "b": 2}, 4},
+		{"a member joins with its own count", map[string]uint64{"a": 5}, map[string]uint64{"a": 6, "c": 100}, 1},
+		{"a member leaves", map[string]uint64{"a": 5, "c": 100}, map[string]uint64{"a": 7}, 2},
+		{"a member restarts", map[string]uint64{"a": 8, "b": 1}, map[string]uint64{"a": 2, "b": 4}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shedIncrease(sample(tt.prev), sample(tt.cur)); got != tt.want {
+				t.Errorf("shedIncrease = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if got := shedIncrease(Sample{Shed: 5}, Sample{Shed: 9}); got != 4 {
+		t.Errorf("from the sums: %d, want 4", got)
+	}
+	if got := shedIncrease(Sample{Shed: 9}, Sample{Shed: 5}); got != 0 {
+		t.Errorf("from falling sums: %d, want 0", got)
+	}
+}
+
+// TestJoiningMemberIsNoBurst: a member that joins the table with a large
+// shed count of its own does not make the decider panic.
+func TestJoiningMemberIsNoBurst(t *testing.T) {
+	d := NewDecider(DefaultConfig())
+	self := pool.Member{Key: "self", State: pool.StateReady, Inflight: 1, LatencyEWMA: 100 * time.Millisecond}
+	old := pool.Member{Key: "old", State: pool.StateReady, Inflight: 1, Shed: 50000, LatencyEWMA: 100 * time.Millisecond}
+	now := t0
+	for i := range 10 {
+		members := []pool.Member{self}
+		if i >= 5 {
+			members = append(members, old)
+		}
+		now = now.Add(DefaultConfig().Tick)
+		d.Record(SampleOf(now, members))
+	}
+	dec := d.Decide(now, 2)
+	if dec.Panic || dec.ShedDelta != 0 || dec.Desired > 2 {
+		t.Errorf("after a member joined with its shed count: %+v", dec)
 	}
 }
 
