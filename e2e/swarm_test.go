@@ -47,6 +47,7 @@ func TestSwarm(t *testing.T) {
 		h.t = t
 		return ok
 	}
+	sub("function containers", functionContainers)
 	if !sub("scale up and down under a load step", func(h *harness) { scaleUpDown(h, svc) }) {
 		return
 	}
