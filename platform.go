@@ -26,6 +26,7 @@ type platform struct {
 	proc          *spawner.Process
 	engine        *spawner.Engine
 	swarm         *spawner.Swarm
+	docker        *spawner.Docker
 	canScale      atomic.Bool
 	last          atomic.Pointer[statusResult]
 	leader        func() bool
@@ -121,7 +122,7 @@ func newPlatform(ctx context.Context, c Config, environ []string, appCmd []strin
 		if err != nil {
 			return nil, err
 		}
-		drv = d
+		drv, p.docker = d, d
 		p.canScale.Store(true)
 	default:
 		return nil, errors.New("MITOSIS_DRIVER=" + p.kind + ": unknown driver")
@@ -133,6 +134,9 @@ func newPlatform(ctx context.Context, c Config, environ []string, appCmd []strin
 	mode := c.Discovery
 	if mode == "auto" && p.kind == spawner.KindSwarm {
 		mode = pool.ModeSwarm
+	}
+	if mode == "auto" && p.kind == spawner.KindDocker && c.Peers == "" {
+		mode = pool.ModeDocker
 	}
 	if p.discoveryMode, err = pool.ResolveMode(mode, c.Peers != "", c.Service != ""); err != nil {
 		return nil, err
@@ -162,6 +166,11 @@ func newPlatform(ctx context.Context, c Config, environ []string, appCmd []strin
 		if p.discovery, err = swarmDiscovery(p.engine, service, c.Network, adminPort); err != nil {
 			return nil, err
 		}
+	case pool.ModeDocker:
+		if p.docker == nil {
+			return nil, errors.New("MITOSIS_DISCOVERY=docker: needs MITOSIS_DRIVER=docker (it lists the driver's containers)")
+		}
+		p.discovery = dockerDiscovery(p.docker, adminPort)
 	case pool.ModeProcess:
 		if p.proc != nil {
 			proc := p.proc

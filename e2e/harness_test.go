@@ -336,11 +336,17 @@ type load struct {
 	name string
 }
 
-// startLoad runs loadgen detached; args are loadgen flags.
+// startLoad runs loadgen detached on the stack network; args are loadgen
+// flags.
 func (h *harness) startLoad(tag string, args ...string) *load {
+	return h.startLoadOn(h.network, tag, args...)
+}
+
+// startLoadOn runs loadgen detached on network.
+func (h *harness) startLoadOn(network, tag string, args ...string) *load {
 	name := h.stack + "_" + tag
 	h.mustDocker(append([]string{"run", "-d", "--name", name, "--label", "mitosis.e2e=" + h.stack,
-		"--network", h.network, "--entrypoint", "/loadgen", h.image}, args...)...)
+		"--network", network, "--entrypoint", "/loadgen", h.image}, args...)...)
 	return &load{h: h, name: name}
 }
 

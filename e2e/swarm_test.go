@@ -48,6 +48,7 @@ func TestSwarm(t *testing.T) {
 		return ok
 	}
 	sub("function containers", functionContainers)
+	sub("docker driver", dockerDriver)
 	if !sub("scale up and down under a load step", func(h *harness) { scaleUpDown(h, svc) }) {
 		return
 	}

@@ -32,6 +32,7 @@ const (
 	ModeDNS     = "dns"
 	ModeSwarm   = "swarm"
 	ModeProcess = "process"
+	ModeDocker  = "docker"
 )
 
 // Sources recorded in Member.Source.
@@ -40,6 +41,7 @@ const (
 	SourceDNS     = "dns"
 	SourceSwarm   = "swarm"
 	SourceProcess = "process"
+	SourceDocker  = "docker"
 )
 
 // ResolveMode validates a MITOSIS_DISCOVERY value and resolves "auto" (or
@@ -48,7 +50,7 @@ const (
 // too); else process (the embedded single-host default).
 func ResolveMode(mode string, havePeers, haveService bool) (string, error) {
 	switch mode {
-	case ModeStatic, ModeDNS, ModeSwarm, ModeProcess:
+	case ModeStatic, ModeDNS, ModeSwarm, ModeProcess, ModeDocker:
 		return mode, nil
 	case ModeAuto, "":
 		switch {
@@ -60,7 +62,7 @@ func ResolveMode(mode string, havePeers, haveService bool) (string, error) {
 			return ModeProcess, nil
 		}
 	}
-	return "", fmt.Errorf("MITOSIS_DISCOVERY = %q, must be one of auto, static, dns, swarm, process", mode)
+	return "", fmt.Errorf("MITOSIS_DISCOVERY = %q, must be one of auto, static, dns, swarm, docker, process", mode)
 }
 
 // ParsePeers parses MITOSIS_PEERS: comma-separated admin addresses, each

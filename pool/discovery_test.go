@@ -133,6 +133,7 @@ func TestResolveMode(t *testing.T) {
 		{"", false, true, ModeDNS, ""},
 		{"auto", false, false, ModeProcess, ""},
 		{"swarm", false, false, ModeSwarm, ""},
+		{"docker", true, true, ModeDocker, ""},
 		{"dns", true, false, ModeDNS, ""},
 		{"consul", false, false, "", `MITOSIS_DISCOVERY = "consul"`},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -72,10 +73,13 @@ type Docker struct {
 	selfID string
 	cfg    DockerConfig
 
-	mu      sync.Mutex // serialises Scale, guards the fields below
+	mu      sync.Mutex // serialises Scale, guards version
 	version uint64
-	root    string // root container id, "" until resolved
-	group   string
+
+	rmu   sync.Mutex // guards the fields below (resolve)
+	root  string     // root container id, "" until resolved
+	group string
+	nets  []string // the own container's networks, by name
 }
 
 var _ Driver = (*Docker)(nil)
@@ -99,8 +103,11 @@ func newDocker(api dockerAPI, selfID string, cfg DockerConfig) (*Docker, error) 
 	return &Docker{api: api, selfID: selfID, cfg: cfg}, nil
 }
 
-// resolve finds the root container and the group; call with d.mu held.
+// resolve finds the root container, the group and the own networks, once.
+// Call it before reading them.
 func (d *Docker) resolve(ctx context.Context) error {
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
 	if d.root != "" {
 		return nil
 	}
@@ -121,6 +128,7 @@ func (d *Docker) resolve(ctx context.Context) error {
 	if group == "" {
 		group = self.ID
 	}
+	d.nets = slices.Sorted(maps.Keys(self.IPs))
 	d.root, d.group = root, group
 	return nil
 }
@@ -283,7 +291,49 @@ func (d *Docker) retire(ctx context.Context, id string) error {
 // Group returns the group name once resolved ("" before the first
 // Status or Scale).
 func (d *Docker) Group() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
 	return d.group
+}
+
+// DockerReplica is a running container of the group, for discovery.
+type DockerReplica struct {
+	ID string // container id
+	IP string // its address on a network it shares with the own container
+}
+
+// Replicas lists the root and the clones that are running, each with its
+// address on the first network (by name) that the own container is on
+// too; a container without one is left out. It does not wait for a Scale
+// in progress (a scale-down may take DrainTimeout), so that discovery
+// keeps up while replicas come and go.
+func (d *Docker) Replicas(ctx context.Context) ([]DockerReplica, error) {
+	if err := d.resolve(ctx); err != nil {
+		return nil, err
+	}
+	cl, err := d.api.listContainers(ctx, map[string]string{LabelGroup: d.group, LabelParent: d.root})
+	if err != nil {
+		return nil, fmt.Errorf("spawner: docker: list clones of %s: %w", d.group, err)
+	}
+	root, err := d.api.inspectContainer(ctx, d.root)
+	switch {
+	case err == nil:
+		cl = append(cl, root)
+	case !errors.Is(err, errNotFound):
+		return nil, fmt.Errorf("spawner: docker: inspect root %s: %w", d.root, err)
+	}
+	var out []DockerReplica
+	for _, c := range cl {
+		if c.State != "running" {
+			continue
+		}
+		for _, n := range d.nets {
+			if ip := c.IPs[n]; ip != "" {
+				out = append(out, DockerReplica{ID: c.ID, IP: ip})
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b DockerReplica) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }

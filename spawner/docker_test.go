@@ -29,8 +29,8 @@ func dockerFake(t *testing.T) *fakeEngine {
 		Host: container.HostConfig{NetworkMode: "appnet", Binds: []string{"/var/run/docker.sock:/var/run/docker.sock"},
 			PortBindings: nat.PortMap{"8080/tcp": {{HostPort: "8080"}}}, RestartPolicy: container.RestartPolicy{Name: "always"}},
 		Nets: map[string]*network.EndpointSettings{
-			"appnet":  {Aliases: []string{"web", rootID[:12]}},
-			"backnet": {Aliases: []string{rootID[:12]}},
+			"appnet":  {Aliases: []string{"web", rootID[:12]}, IPAddress: "10.0.1.2"},
+			"backnet": {Aliases: []string{rootID[:12]}, IPAddress: "10.0.2.2"},
 		},
 	})
 	return f
@@ -82,6 +82,54 @@ func TestDockerStatus(t *testing.T) {
 			}
 			if d.Group() != "web" {
 				t.Fatalf("group = %q, want web", d.Group())
+			}
+		})
+	}
+}
+
+// TestDockerReplicas: discovery sees the running root and clones, each by
+// its address on the first network it shares with the own container.
+func TestDockerReplicas(t *testing.T) {
+	f := dockerFake(t)
+	withNets := func(id string, nets map[string]string) {
+		c := f.Containers[id]
+		c.Nets = map[string]*network.EndpointSettings{}
+		for n, ip := range nets {
+			c.Nets[n] = &network.EndpointSettings{IPAddress: ip}
+		}
+	}
+	c1 := clone(f, 1, "running")
+	withNets(c1, map[string]string{"appnet": "10.0.1.3", "backnet": "10.0.2.3"})
+	c2 := clone(f, 2, "created")
+	withNets(c2, map[string]string{"appnet": "10.0.1.4"})
+	c3 := clone(f, 3, "running")
+	withNets(c3, map[string]string{"backnet": "10.0.2.5"})
+	c4 := clone(f, 4, "running")
+	withNets(c4, map[string]string{"elsewhere": "10.9.0.6"})
+	f.addContainer(&fakeContainer{ID: "other", Name: "x", State: "running",
+		Config: configWithLabels(map[string]string{LabelParent: "someoneelse", LabelGroup: "web"}),
+		Nets:   map[string]*network.EndpointSettings{"appnet": {IPAddress: "10.0.1.9"}}})
+	tests := []struct {
+		name string
+		self string
+		want []DockerReplica
+	}{
+		// The root is on appnet and backnet: appnet first, else backnet.
+		{"from the root", rootID[:12], []DockerReplica{{c1, "10.0.1.3"}, {c3, "10.0.2.5"}, {rootID, "10.0.1.2"}}},
+		// The first clone is on both as well.
+		{"from a clone", c1[:12], []DockerReplica{{c1, "10.0.1.3"}, {c3, "10.0.2.5"}, {rootID, "10.0.1.2"}}},
+		// The third only on backnet: the others by their backnet address.
+		{"from a clone on one network", c3[:12], []DockerReplica{{c1, "10.0.2.3"}, {c3, "10.0.2.5"}, {rootID, "10.0.2.2"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newTestDocker(t, f, tt.self)
+			got, err := d.Replicas(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Replicas = %v\nwant       %v", got, tt.want)
 			}
 		})
 	}

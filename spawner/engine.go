@@ -151,6 +151,18 @@ type containerInfo struct {
 	Labels  map[string]string
 	State   string // created, running, exited, ...
 	Created time.Time
+	IPs     map[string]string // IPv4 address by network name
+}
+
+// endpointIPs maps each network with an address to that address.
+func endpointIPs(nets map[string]*network.EndpointSettings) map[string]string {
+	out := make(map[string]string, len(nets))
+	for name, ep := range nets {
+		if ep != nil && ep.IPAddress != "" {
+			out[name] = ep.IPAddress
+		}
+	}
+	return out
 }
 
 func (e *Engine) inspectContainer(ctx context.Context, id string) (containerInfo, error) {
@@ -168,6 +180,9 @@ func (e *Engine) inspectContainer(ctx context.Context, id string) (containerInfo
 		ci.State = string(c.State.Status)
 	}
 	ci.Created, _ = time.Parse(time.RFC3339Nano, c.Created)
+	if c.NetworkSettings != nil {
+		ci.IPs = endpointIPs(c.NetworkSettings.Networks)
+	}
 	return ci, nil
 }
 
@@ -188,6 +203,9 @@ func (e *Engine) listContainers(ctx context.Context, labels map[string]string) (
 		ci := containerInfo{ID: c.ID, Image: c.Image, Labels: c.Labels, State: string(c.State), Created: time.Unix(c.Created, 0)}
 		if len(c.Names) > 0 {
 			ci.Name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if c.NetworkSettings != nil {
+			ci.IPs = endpointIPs(c.NetworkSettings.Networks)
 		}
 		out = append(out, ci)
 	}

@@ -289,7 +289,8 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 			}
 			if ok {
 				list = append(list, container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image,
-					Labels: c.Config.Labels, State: container.ContainerState(c.State), Created: c.Created.Unix()})
+					Labels: c.Config.Labels, State: container.ContainerState(c.State), Created: c.Created.Unix(),
+					NetworkSettings: &container.NetworkSettingsSummary{Networks: c.Nets}})
 			}
 		}
 		writeJSON(w, 200, list)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net"
+	"strconv"
 
 	"mitosis/pool"
 	"mitosis/spawner"
@@ -23,4 +25,21 @@ func swarmDiscovery(e *spawner.Engine, service, network string, adminPort int) (
 		tasks = e.Client()
 	}
 	return pool.NewSwarmDiscovery(cfg, tasks, net.DefaultResolver, nil)
+}
+
+// dockerDiscovery finds the docker driver's replicas (the root container
+// and its clones) through the Engine API, at their addresses on a network
+// this container shares with them.
+func dockerDiscovery(d *spawner.Docker, adminPort int) pool.Discovery {
+	return pool.DiscoveryFunc(func(ctx context.Context) ([]pool.Target, error) {
+		reps, err := d.Replicas(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]pool.Target, 0, len(reps))
+		for _, r := range reps {
+			out = append(out, pool.Target{AdminAddr: net.JoinHostPort(r.IP, strconv.Itoa(adminPort)), Source: pool.SourceDocker})
+		}
+		return out, nil
+	})
 }
