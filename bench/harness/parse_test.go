@@ -201,3 +201,27 @@ func TestSecondProxy(t *testing.T) {
 		t.Errorf("without the nginx chain secondProxy() = %q, want empty", got)
 	}
 }
+
+func TestChecks(t *testing.T) {
+	mk := func(cs ...string) []sample {
+		ss := make([]sample, len(cs))
+		for i, c := range cs {
+			ss[i].check = c
+		}
+		return ss
+	}
+	tests := []struct {
+		ss   []sample
+		want string
+	}{
+		{mk("", ""), ""},
+		{mk("every request forwarded", "every request forwarded"), "every request forwarded"},
+		{mk("only 98.2% forwarded", "every request forwarded", "every request forwarded"),
+			"only 98.2% forwarded (1 of 3 rounds); every request forwarded (2 of 3 rounds)"},
+	}
+	for _, tt := range tests {
+		if got := checks(tt.ss); got != tt.want {
+			t.Errorf("checks = %q, want %q", got, tt.want)
+		}
+	}
+}

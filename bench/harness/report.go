@@ -113,25 +113,30 @@ func errSum(ss []sample) int64 {
 	return n
 }
 
+// checks sums up the rounds' checks: each distinct one once, with the
+// number of rounds that reported it when they do not all agree.
 func checks(ss []sample) string {
-	var cs []string
+	var order []string
+	count := map[string]int{}
+	total := 0
 	for _, s := range ss {
-		if s.check != "" {
-			cs = append(cs, s.check)
+		if s.check == "" {
+			continue
 		}
+		if count[s.check] == 0 {
+			order = append(order, s.check)
+		}
+		count[s.check]++
+		total++
 	}
-	if len(cs) == 0 {
-		return ""
+	if len(order) == 1 && count[order[0]] == total {
+		return order[0] // all rounds agree: the common case
 	}
-	// All rounds agreeing is the common case: say it once.
-	same := true
-	for _, c := range cs {
-		same = same && c == cs[0]
+	parts := make([]string, len(order))
+	for i, c := range order {
+		parts[i] = fmt.Sprintf("%s (%d of %d rounds)", c, count[c], len(ss))
 	}
-	if same {
-		return cs[0]
-	}
-	return strings.Join(cs, "; ")
+	return strings.Join(parts, "; ")
 }
 
 func cpuCell(ss []sample) string {
