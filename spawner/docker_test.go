@@ -24,7 +24,7 @@ func dockerFake(t *testing.T) *fakeEngine {
 	f.Info.Swarm.LocalNodeState = "inactive"
 	f.addContainer(&fakeContainer{
 		ID: rootID, Name: "web", State: "running",
-		Config: container.Config{Image: "mitosis:1", Env: []string{"A=1"}, Cmd: []string{"serve"},
+		Config: container.Config{Image: "mitosis:1", Env: []string{"A=1", "MITOSIS_REPLICA_ID=web-1"}, Cmd: []string{"serve"},
 			Hostname: rootID[:12], Labels: map[string]string{"app": "web"}},
 		Host: container.HostConfig{NetworkMode: "appnet", Binds: []string{"/var/run/docker.sock:/var/run/docker.sock"},
 			PortBindings: nat.PortMap{"8080/tcp": {{HostPort: "8080"}}}, RestartPolicy: container.RestartPolicy{Name: "always"}},
@@ -160,8 +160,10 @@ func TestDockerScaleUpClonesTheRoot(t *testing.T) {
 		if c.State != "running" {
 			t.Errorf("clone %s state %s, want running", c.ID, c.State)
 		}
+		// The root's replica id stays its own: a clone is named by its
+		// hostname (the default).
 		if c.Config.Image != "mitosis:1" || !slices.Equal(c.Config.Env, []string{"A=1"}) || !slices.Equal(c.Config.Cmd, []string{"serve"}) {
-			t.Errorf("clone config %+v is not the root's", c.Config)
+			t.Errorf("clone config %+v is not the root's less MITOSIS_REPLICA_ID", c.Config)
 		}
 		if c.Config.Labels["app"] != "web" || c.Config.Labels[LabelParent] != rootID || c.Config.Labels[LabelGroup] != "web" {
 			t.Errorf("clone labels = %v", c.Config.Labels)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -215,7 +216,8 @@ func (e *Engine) listContainers(ctx context.Context, labels map[string]string) (
 // cloneContainer creates (does not start) a copy of the container src:
 // same image, env, command, user, healthcheck, labels (plus extra), mounts
 // and networks. Not copied: the hostname (each clone gets its own, which is
-// how it finds itself), published host ports (they would collide) and
+// how it finds itself), MITOSIS_REPLICA_ID (so the clone is named by that
+// hostname), published host ports (they would collide) and
 // container-specific network aliases. Clones are auto-removed once stopped
 // so that a clone retired by a Scale that it ran itself still goes away.
 func (e *Engine) cloneContainer(ctx context.Context, src string, extra map[string]string) (string, error) {
@@ -230,6 +232,9 @@ func (e *Engine) cloneContainer(ctx context.Context, src string, extra map[strin
 	}
 	cfg := *p.Config
 	cfg.Hostname = ""
+	// A replica id set on the original would name every clone alike; a
+	// clone goes by its own hostname, the default.
+	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool { return strings.HasPrefix(e, "MITOSIS_REPLICA_ID=") })
 	cfg.Labels = make(map[string]string, len(p.Config.Labels)+len(extra))
 	for k, v := range p.Config.Labels {
 		cfg.Labels[k] = v
