@@ -157,7 +157,11 @@ func BenchmarkProxied(b *testing.B) {
 				sib := startFast(b, cfgB, app)
 				cfgA := testConfig(1, 64, time.Second)
 				cfgA.ID = "a"
-				front := startFast(b, cfgA, app, WithSiblings(&fakeSiblings{Members: []pool.Member{member("b", sib.addr, 1000)}}, nil))
+				// The pool's own table, as in production (fakeSiblings
+				// allocates in Ready).
+				sibs := pool.NewStore()
+				sibs.Upsert(member("b", sib.addr, 1000))
+				front := startFast(b, cfgA, app, WithSiblings(sibs, nil))
 				if !front.h.TryAcquireHop() { // every request finds the slot taken
 					b.Fatal("no slot")
 				}

@@ -67,10 +67,14 @@ func ParseLoad(s string) (Load, error) {
 		seenAll = seenI | seenQ | seenC | seenL | seenD
 	)
 	seen := 0
-	for part := range strings.SplitSeq(s, ";") {
+	// strings.Cut rather than SplitSeq: s then does not escape, so a caller
+	// converting a []byte (the fast path's X-Mitosis-Load) allocates nothing.
+	for rest, more := s, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ";")
 		key, val, ok := strings.Cut(part, "=")
 		if !ok || key == "" {
-			return Load{}, fmt.Errorf("%w: field %q is not key=value", ErrBadLoad, part)
+			return Load{}, fmt.Errorf("%w: field %q is not key=value", ErrBadLoad, strings.Clone(part))
 		}
 		var bit int
 		switch key {
@@ -88,12 +92,12 @@ func ParseLoad(s string) (Load, error) {
 			continue // forward compatibility
 		}
 		if seen&bit != 0 {
-			return Load{}, fmt.Errorf("%w: key %q repeated", ErrBadLoad, key)
+			return Load{}, fmt.Errorf("%w: key %q repeated", ErrBadLoad, strings.Clone(key))
 		}
 		seen |= bit
 		n, err := parseCount(val)
 		if err != nil {
-			return Load{}, fmt.Errorf("%w: %s=%q: %w", ErrBadLoad, key, val, err)
+			return Load{}, fmt.Errorf("%w: %s=%q: %w", ErrBadLoad, strings.Clone(key), strings.Clone(val), err)
 		}
 		switch key {
 		case "i":
@@ -104,18 +108,18 @@ func ParseLoad(s string) (Load, error) {
 			l.Capacity = n
 		case "l":
 			if int64(n) > math.MaxInt64/int64(time.Microsecond) {
-				return Load{}, fmt.Errorf("%w: l=%q: latency out of range", ErrBadLoad, val)
+				return Load{}, fmt.Errorf("%w: l=%q: latency out of range", ErrBadLoad, strings.Clone(val))
 			}
 			l.EWMA = time.Duration(n) * time.Microsecond
 		case "d":
 			if n > 1 {
-				return Load{}, fmt.Errorf("%w: d=%q: must be 0 or 1", ErrBadLoad, val)
+				return Load{}, fmt.Errorf("%w: d=%q: must be 0 or 1", ErrBadLoad, strings.Clone(val))
 			}
 			l.Draining = n == 1
 		}
 	}
 	if seen != seenAll {
-		return Load{}, fmt.Errorf("%w: %q lacks one of i, q, c, l, d", ErrBadLoad, s)
+		return Load{}, fmt.Errorf("%w: %q lacks one of i, q, c, l, d", ErrBadLoad, strings.Clone(s))
 	}
 	return l, nil
 }

@@ -126,3 +126,16 @@ func FuzzParseLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestParseLoadBytesNoAlloc: the fast path parses each forwarded answer's
+// X-Mitosis-Load from a []byte; the conversion must not allocate.
+func TestParseLoadBytesNoAlloc(t *testing.T) {
+	b := []byte("i=12;q=0;c=100;l=2345;d=0")
+	var l Load
+	allocs := testing.AllocsPerRun(100, func() {
+		l, _ = ParseLoad(string(b))
+	})
+	if allocs != 0 || l.Capacity != 100 {
+		t.Errorf("ParseLoad(string(b)): %.1f allocations, load %+v; want 0 and c=100", allocs, l)
+	}
+}
