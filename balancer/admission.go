@@ -1,7 +1,6 @@
 package balancer
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,8 @@ var (
 	ErrQueueFull = errors.New("balancer: queue full")
 	// ErrQueueTimeout: the request waited QueueTimeout without a slot.
 	ErrQueueTimeout = errors.New("balancer: queue timeout")
+	// errGone: the waiter's gone channel was closed (the client left).
+	errGone = errors.New("balancer: client gone")
 )
 
 // admission limits how many requests are inside the app at once and keeps
@@ -69,22 +70,11 @@ func (a *admission) casSlot() bool {
 	}
 }
 
-// acquire takes a slot, waiting in the queue for at most timeout. It returns
-// ErrQueueFull, ErrQueueTimeout or the context's error when it did not get
-// one; then nothing is held.
-func (a *admission) acquire(ctx context.Context, timeout time.Duration) error {
-	if err := a.acquireUntil(ctx.Done(), timeout); err != errGone {
-		return err
-	}
-	return ctx.Err()
-}
-
-// errGone: acquireUntil's gone channel was closed.
-var errGone = errors.New("balancer: client gone")
-
-// acquireUntil is acquire with a channel that, closed, ends the wait with
-// errGone.
-func (a *admission) acquireUntil(gone <-chan struct{}, timeout time.Duration) error {
+// acquire takes a slot, waiting in the queue for at most timeout or until
+// gone is closed (the client left). It returns ErrQueueFull,
+// ErrQueueTimeout or errGone when it did not get one; then nothing is
+// held.
+func (a *admission) acquire(gone <-chan struct{}, timeout time.Duration) error {
 	if a.tryAcquire() {
 		return nil
 	}

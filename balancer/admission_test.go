@@ -16,7 +16,7 @@ func TestAdmissionFastPathAndLimit(t *testing.T) {
 	if a.tryAcquire() {
 		t.Fatal("third acquire succeeded with max 2")
 	}
-	if err := a.acquire(context.Background(), time.Second); !errors.Is(err, ErrQueueFull) {
+	if err := a.acquire(context.Background().Done(), time.Second); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("acquire with QueueMax 0 = %v, want ErrQueueFull", err)
 	}
 	a.release()
@@ -37,7 +37,7 @@ func TestAdmissionQueueFIFO(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := a.acquire(context.Background(), 5*time.Second); err != nil {
+			if err := a.acquire(context.Background().Done(), 5*time.Second); err != nil {
 				t.Errorf("waiter %d: %v", i, err)
 				return
 			}
@@ -66,9 +66,9 @@ func TestAdmissionTimeoutAndFull(t *testing.T) {
 	a := newAdmission(1, 1)
 	a.tryAcquire()
 	done := make(chan error, 1)
-	go func() { done <- a.acquire(context.Background(), 30*time.Millisecond) }()
+	go func() { done <- a.acquire(context.Background().Done(), 30*time.Millisecond) }()
 	waitFor(t, func() bool { return a.queued.Load() == 1 })
-	if err := a.acquire(context.Background(), time.Second); !errors.Is(err, ErrQueueFull) {
+	if err := a.acquire(context.Background().Done(), time.Second); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("second waiter with QueueMax 1 = %v, want ErrQueueFull", err)
 	}
 	if err := <-done; !errors.Is(err, ErrQueueTimeout) {
@@ -84,14 +84,14 @@ func TestAdmissionCancelFreesPlaceAtOnce(t *testing.T) {
 	a.tryAcquire()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.acquire(ctx, time.Hour) }()
+	go func() { done <- a.acquire(ctx.Done(), time.Hour) }()
 	waitFor(t, func() bool { return a.queued.Load() == 1 })
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := <-done; !errors.Is(err, errGone) {
 		t.Fatalf("cancelled waiter = %v", err)
 	}
 	// Its place is free: a new waiter fits in the queue of one.
-	go func() { done <- a.acquire(context.Background(), time.Second) }()
+	go func() { done <- a.acquire(context.Background().Done(), time.Second) }()
 	waitFor(t, func() bool { return a.queued.Load() == 1 })
 	a.release()
 	if err := <-done; err != nil {
@@ -117,7 +117,7 @@ func TestAdmissionStress(t *testing.T) {
 				if (i+j)%7 == 0 {
 					ctx, cancel = context.WithTimeout(ctx, time.Microsecond)
 				}
-				err := a.acquire(ctx, time.Second)
+				err := a.acquire(ctx.Done(), time.Second)
 				cancel()
 				if err != nil {
 					continue

@@ -52,23 +52,10 @@ func (h *Handler) Route(tried []string, canForward bool) (h1.Decision, string, s
 	return h1.Queue, "", ""
 }
 
-// Queue waits for a local slot as ServeHTTP does for a request nothing
-// else took: in the admission queue, for at most QueueTimeout, or until
-// gone is closed (the client left).
-func (h *Handler) Queue(gone <-chan struct{}) bool {
-	q0 := h.now()
-	if h.adm.acquireUntil(gone, h.cfg.QueueTimeout) != nil {
-		return false
-	}
-	h.m.queueWait.Observe(h.now().Sub(q0).Seconds())
-	return true
-}
-
 // Shed records a fast-path request answered 503 after Queue, as
 // shedResponse does, and returns the Retry-After value.
 func (h *Handler) Shed(start time.Time) string {
-	h.sig.shed.Add(1)
-	h.m.shed.Inc()
+	h.countShed()
 	h.m.duration[statusClass(http.StatusServiceUnavailable)].Observe(time.Since(start).Seconds()) // start: the fast path's clock
 	return h.retryAfter[0]
 }

@@ -130,6 +130,18 @@ func (h *Handler) TryAcquire() bool {
 	return h.adm.tryAcquire()
 }
 
+// Queue waits for a local slot for a request nothing else took (here and
+// in ServeHTTP): in the admission queue, for at most QueueTimeout, or
+// until gone is closed (the client left).
+func (h *Handler) Queue(gone <-chan struct{}) bool {
+	q0 := h.now()
+	if h.adm.acquire(gone, h.cfg.QueueTimeout) != nil {
+		return false
+	}
+	h.m.queueWait.Observe(h.now().Sub(q0).Seconds())
+	return true
+}
+
 // TrustHop reports whether a request carrying HopHeader, with token the
 // value of its TokenHeader (nil without one), is a sibling's hop: always
 // without a ClusterToken, else when the token matches (constant time).
@@ -218,18 +230,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if !acquired {
-		q0 := h.now()
-		if err := h.adm.acquire(r.Context(), h.cfg.QueueTimeout); err != nil {
-			if r.Context().Err() != nil {
-				// The client left while queued: its place is already free
-				// and nobody is there to read an answer.
-				return
-			}
-			h.shedResponse(rec)
+	if !acquired && !h.Queue(r.Context().Done()) {
+		if r.Context().Err() != nil {
+			// The client left while queued: its place is already free
+			// and nobody is there to read an answer.
 			return
 		}
-		h.m.queueWait.Observe(h.now().Sub(q0).Seconds())
+		h.shedResponse(rec)
+		return
 	}
 	defer h.adm.release()
 	h.serveLocal(rec, r, hop, start)
@@ -254,8 +262,7 @@ func (h *Handler) serveLocal(w *recorder, r *http.Request, hop bool, start time.
 }
 
 func (h *Handler) shedResponse(w http.ResponseWriter) {
-	h.sig.shed.Add(1)
-	h.m.shed.Inc()
+	h.countShed()
 	hdr := w.Header()
 	hdr["Retry-After"] = h.retryAfter
 	hdr["Content-Type"] = []string{"text/plain; charset=utf-8"}
@@ -264,6 +271,13 @@ func (h *Handler) shedResponse(w http.ResponseWriter) {
 	}
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte("overloaded: no capacity free, retry later\n"))
+}
+
+// countShed counts a request answered 503 for want of a slot, in the
+// load signal and the metric.
+func (h *Handler) countShed() {
+	h.sig.shed.Add(1)
+	h.m.shed.Inc()
 }
 
 // acceptHop reports whether r is a trusted hop from a sibling. An untrusted

@@ -96,15 +96,22 @@ func (s *rawSock) Read(p []byte) (int, error) {
 	s.rbuf, s.rn, s.rerr, s.rcalls = p, 0, 0, 0
 	err := s.rc.Read(s.readFn)
 	s.rbuf = nil
-	switch {
-	case err != nil:
+	if err != nil {
 		return 0, err
-	case s.rerr != 0:
-		return 0, os.NewSyscallError("read", s.rerr)
-	case s.rn == 0:
+	}
+	return readResult("read", s.rn, s.rerr)
+}
+
+// readResult turns what a read system call returned into Read's answer:
+// the error, io.EOF for no bytes, or the count.
+func readResult(op string, n int, e syscall.Errno) (int, error) {
+	switch {
+	case e != 0:
+		return 0, os.NewSyscallError(op, e)
+	case n == 0:
 		return 0, io.EOF
 	}
-	return s.rn, nil
+	return n, nil
 }
 
 func (s *rawSock) write(fd uintptr) bool {
@@ -169,21 +176,14 @@ func (s *rawSock) fillAt(fd uintptr) bool {
 
 // readNow reads fd once, inside waitFill's callback.
 func (s *rawSock) readNow(p []byte) (int, error) {
-	for {
-		n, e := sysRead(s.fillFd, p)
-		switch e {
-		case 0:
-			if n == 0 {
-				return 0, io.EOF
-			}
-			return n, nil
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return 0, errWouldBlock
-		default:
-			return 0, os.NewSyscallError("read", e)
-		}
+	n, e := sysRead(s.fillFd, p)
+	for e == syscall.EINTR {
+		n, e = sysRead(s.fillFd, p)
 	}
+	if e == syscall.EAGAIN {
+		return 0, errWouldBlock
+	}
+	return readResult("read", n, e)
 }
 
 // waitHangup waits until the socket is readable and reports what is
@@ -191,32 +191,19 @@ func (s *rawSock) readNow(p []byte) (int, error) {
 // the reset or the poller's error (deadline, Close) otherwise. It may run
 // in another goroutine while the connection's own does not read.
 func (s *rawSock) waitHangup() error {
-	var errno syscall.Errno
-	eof := false
+	var n int
+	var e syscall.Errno
 	err := s.rc.Read(func(fd uintptr) bool {
 		var b [1]byte
-		for {
-			n, e := sysPeek(fd, b[:])
-			switch e {
-			case 0:
-				eof = n == 0
-				return true
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+		n, e = sysPeek(fd, b[:])
+		for e == syscall.EINTR {
+			n, e = sysPeek(fd, b[:])
 		}
+		return e != syscall.EAGAIN // else wait until readable
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case errno != 0:
-		return os.NewSyscallError("recvfrom", errno)
-	case eof:
-		return io.EOF
 	}
-	return nil
+	_, err = readResult("recvfrom", n, e)
+	return err
 }
