@@ -311,9 +311,9 @@ func (d *Docker) Replicas(ctx context.Context) ([]DockerReplica, error) {
 	if err := d.resolve(ctx); err != nil {
 		return nil, err
 	}
-	cl, err := d.api.listContainers(ctx, map[string]string{LabelGroup: d.group, LabelParent: d.root})
+	cl, err := d.clones(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("spawner: docker: list clones of %s: %w", d.group, err)
+		return nil, err
 	}
 	root, err := d.api.inspectContainer(ctx, d.root)
 	switch {
