@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,18 +153,43 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
-func TestRotated(t *testing.T) {
-	ts := []string{"a", "b", "c"}
-	for k, want := range []string{"abc", "bca", "cab", "abc", "bca"} {
-		if got := strings.Join(rotated(ts, k), ""); got != want {
-			t.Errorf("rotated(abc, %d) = %s, want %s", k, got, want)
+func TestRoundOrder(t *testing.T) {
+	for n := 0; n <= 8; n++ {
+		for round := 1; round <= 8; round++ {
+			order := roundOrder(n, round)
+			seen := make([]bool, n)
+			for _, i := range order {
+				if i < 0 || i >= n || seen[i] {
+					t.Fatalf("roundOrder(%d, %d) = %v: not a permutation", n, round, order)
+				}
+				seen[i] = true
+			}
+			if len(order) != n {
+				t.Fatalf("roundOrder(%d, %d) = %v: %d targets", n, round, order, len(order))
+			}
+			if n > 0 && order[0] != (round-1)%n {
+				t.Errorf("roundOrder(%d, %d) starts at %d, want %d", n, round, order[0], (round-1)%n)
+			}
 		}
 	}
-	if strings.Join(ts, "") != "abc" {
-		t.Error("rotated changed its input")
+	// Seven targets (the bench's): in rounds 1-6 no target follows the
+	// same one twice within a round. Rotation failed this at round 2.
+	before := map[[2]int]int{}
+	for round := 1; round <= 6; round++ {
+		order := roundOrder(7, round)
+		for i := 1; i < len(order); i++ {
+			pair := [2]int{order[i-1], order[i]}
+			if r, ok := before[pair]; ok {
+				t.Errorf("round %d: %d follows %d again (as in round %d)", round, order[i], order[i-1], r)
+			}
+			before[pair] = round
+		}
 	}
-	if len(rotated([]string(nil), 2)) != 0 {
-		t.Error("rotated(nil) not empty")
+	if got := fmt.Sprint(roundOrder(7, 2)); got != "[1 3 5 0 2 4 6]" {
+		t.Errorf("roundOrder(7, 2) = %s", got)
+	}
+	if got := fmt.Sprint(roundOrder(4, 2)); got != "[1 0 3 2]" {
+		t.Errorf("roundOrder(4, 2) = %s (steps coprime with 4 are 1 and 3)", got)
 	}
 }
 

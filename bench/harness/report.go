@@ -290,7 +290,7 @@ func pct(d, total time.Duration) float64 {
 func (rep *report) reading() string {
 	var b strings.Builder
 	b.WriteString("## Reading the numbers\n\n")
-	b.WriteString("* The machine is small and shared: the load generator, the upstream and the proxy compete for the same CPUs, so absolute req/s mostly measure the machine. Compare targets within one run (they were measured interleaved, round by round, each round starting one target further along the list) and prefer CPU per 100k requests, which does not depend on who else was running.\n")
+	b.WriteString("* The machine is small and shared: the load generator, the upstream and the proxy compete for the same CPUs, so absolute req/s mostly measure the machine. Compare targets within one run (they were measured interleaved, round by round, each round in another order so that no target follows the same one twice; the log names each order) and prefer CPU per 100k requests, which does not depend on who else was running.\n")
 	b.WriteString("* Direct is the ceiling: the upstream with no proxy. Every proxy adds one more process doing a full HTTP exchange on each side. The forward path adds two (front replica, sibling), which is what a request pays when its replica is full and a sibling takes it.\n")
 	b.WriteString("* Closed-loop p99 hides queueing (wrk waits for each answer before sending the next); the open-loop tables are the ones to read for latency under a given load. A target whose achieved rate is below the offered rate is saturated and its open-loop latencies grow with the run length.\n")
 	if l := rep.loops; l != nil {
