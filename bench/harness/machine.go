@@ -52,7 +52,8 @@ func machineInfo(ctx context.Context, o options) machine {
 		m.wrk = m.wrk[:i]
 	}
 	m.commit = firstLine(ctx, o.repo, "git", "rev-parse", "--short", "HEAD")
-	if st := firstLine(ctx, o.repo, "git", "status", "--porcelain", "--untracked-files=no"); st != "" && st != "?" {
+	// The run's own outputs (from the run before) do not count as changes.
+	if st := firstLine(ctx, o.repo, "git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md", ":!bench/reaction.svg"); st != "" && st != "?" {
 		m.commit += " with uncommitted changes"
 	}
 	return m
