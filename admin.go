@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"mitosis/autoscale"
-	"mitosis/balancer"
-	"mitosis/health"
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // replicasDoc is what /_mitosis/state says of the platform.

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"mitosis/balancer"
+	"github.com/mitosis-run/mitosis/balancer"
 )
 
 // parseUpstream accepts http://host:port[/path] only.

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"mitosis/autoscale"
-	"mitosis/balancer"
-	"mitosis/health"
+	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/health"
 )
 
 // Config is everything mitosis reads at start-up. Each package keeps its

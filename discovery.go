@@ -6,8 +6,8 @@ import (
 	"net"
 	"strconv"
 
-	"mitosis/pool"
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/pool"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // swarmDiscovery lists the own service's running tasks through the Engine

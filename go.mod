@@ -1,4 +1,4 @@
-module mitosis
+module github.com/mitosis-run/mitosis
 
 go 1.26.0
 

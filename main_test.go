@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // The integration tests run the real binary: TestMain builds it (and the

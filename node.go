@@ -14,13 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"mitosis/autoscale"
-	"mitosis/balancer"
-	"mitosis/balancer/h1"
-	"mitosis/examples/demo"
-	"mitosis/health"
-	"mitosis/pool"
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/balancer/h1"
+	"github.com/mitosis-run/mitosis/examples/demo"
+	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/pool"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // running is a started replica: its servers, loops and the things to stop

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mitosis/pool"
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/pool"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // platform is where replicas come from and how siblings are found: the

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // siblingEnv is the configuration of the sibling tests: small capacity so

@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // HistorySize is how many decisions History keeps.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // fakeDriver is a platform in memory. Scale takes effect at once and bumps

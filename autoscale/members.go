@@ -3,7 +3,7 @@ package autoscale
 import (
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // SampleOf sums the members' load into a Sample at now; members should

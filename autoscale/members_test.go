@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 func TestSampleOf(t *testing.T) {

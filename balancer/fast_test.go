@@ -17,8 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mitosis/balancer/h1"
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/balancer/h1"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // fastReplica is a replica wired as main wires one: the h1 fast path with

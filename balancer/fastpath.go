@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"mitosis/balancer/h1"
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/balancer/h1"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // The h1 fast path asks the Handler where each request goes (Route), and

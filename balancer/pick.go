@@ -5,7 +5,7 @@ import (
 	"log"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 var discardLog = log.New(io.Discard, "", 0)

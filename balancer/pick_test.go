@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // seq is a random source that returns the given values in turn.

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // dockerDriver runs mitosis as a plain container (docker run, no Swarm

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"mitosis/spawner"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // functionContainers runs one-shot task containers (spawner.RunTask) on

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // Judge is the transition rule for one state poll of m, pure so it can be

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // stateFetcher is what the prober needs from *pool.Fetcher.

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // child is one started child process. The fields after done are guarded by

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // The test binary doubles as the child of the process driver (a tiny fake

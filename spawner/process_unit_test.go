@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 func TestProcessConfigValidate(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"mitosis/pool"
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // TestHopReceipt: a sibling's hop is served on the fast path when trusted,

@@ -61,7 +61,7 @@ Duration: 5s, Total samples = 4.79s (95.79%)
 -----------+-------------------------------------------------------
       10ms   runtime.mallocgc
              strings.Clone (inline)
-             mitosis/balancer.(*Handler).ServeHTTP
+             github.com/mitosis-run/mitosis/balancer.(*Handler).ServeHTTP
              net/http.serverHandler.ServeHTTP
 -----------+-------------------------------------------------------
       30ms   runtime.mapaccess1_faststr
@@ -74,10 +74,10 @@ Duration: 5s, Total samples = 4.79s (95.79%)
 -----------+-------------------------------------------------------
       1.2s   sync/atomic.AddUint64
              github.com/prometheus/client_golang/prometheus.(*histogram).Observe
-             mitosis/balancer.(*Handler).ServeHTTP
+             github.com/mitosis-run/mitosis/balancer.(*Handler).ServeHTTP
 -----------+-------------------------------------------------------
      250us   log/slog.(*Logger).Info
-             mitosis/balancer.(*Handler).ServeHTTP
+             github.com/mitosis-run/mitosis/balancer.(*Handler).ServeHTTP
 `
 
 func TestClassifyTraces(t *testing.T) {

@@ -182,7 +182,7 @@ const (
 	catSyscallNet = "syscalls: socket read/write/accept"
 	catSyscallRT  = "syscalls: futex, epoll and other runtime"
 	catHTTP       = "net/http, net, bufio (stdlib HTTP machinery)"
-	catProxy      = "the proxy: mitosis/* and net/http/httputil"
+	catProxy      = "the proxy: github.com/mitosis-run/mitosis/* and net/http/httputil"
 	catMetrics    = "metrics: prometheus client"
 	catRuntime    = "Go runtime alone: GC, scheduler"
 	catOther      = "other"
@@ -221,12 +221,12 @@ func classify(ts []trace) (self, incl []share, total time.Duration) {
 	for _, c := range catOrder {
 		self = append(self, share{c, by[c]})
 	}
-	incl = []share{{"mitosis/* or httputil anywhere on the stack", inProxy}, {"prometheus anywhere on the stack", inMetrics}, {"log/slog anywhere on the stack", inLog}}
+	incl = []share{{"github.com/mitosis-run/mitosis/* or httputil anywhere on the stack", inProxy}, {"prometheus anywhere on the stack", inMetrics}, {"log/slog anywhere on the stack", inLog}}
 	return self, incl, total
 }
 
 func isProxy(f string) bool {
-	return strings.HasPrefix(f, "mitosis/") || strings.HasPrefix(f, "main.") || strings.HasPrefix(f, "net/http/httputil.")
+	return strings.HasPrefix(f, "github.com/mitosis-run/mitosis/") || strings.HasPrefix(f, "main.") || strings.HasPrefix(f, "net/http/httputil.")
 }
 
 func category(frames []string) string {

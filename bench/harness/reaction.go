@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mitosis/bench/internal/stats"
+	"github.com/mitosis-run/mitosis/bench/internal/stats"
 )
 
 // reactionResult is the reaction run: a load step on the demo app under

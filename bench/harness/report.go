@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"mitosis/bench/internal/stats"
+	"github.com/mitosis-run/mitosis/bench/internal/stats"
 )
 
 // report gathers the results of one run and renders them as markdown;

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mitosis/bench/internal/stats"
+	"github.com/mitosis-run/mitosis/bench/internal/stats"
 )
 
 // Result is what one run prints. Latencies are in microseconds and count

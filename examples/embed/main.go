@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"mitosis/balancer"
+	"github.com/mitosis-run/mitosis/balancer"
 )
 
 func main() {

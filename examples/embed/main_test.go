@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mitosis/balancer"
+	"github.com/mitosis-run/mitosis/balancer"
 )
 
 // TestWrapAnyHandler shows the library contract the example relies on: the
