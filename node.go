@@ -17,8 +17,8 @@ import (
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/balancer/h1"
-	"github.com/mitosis-run/mitosis/examples/demo"
 	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/internal/demo"
 	"github.com/mitosis-run/mitosis/pool"
 	"github.com/mitosis-run/mitosis/spawner"
 )
