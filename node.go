@@ -19,6 +19,7 @@ import (
 	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/health"
 	"github.com/mitosis-run/mitosis/internal/demo"
+	"github.com/mitosis-run/mitosis/internal/drain"
 	"github.com/mitosis-run/mitosis/pool"
 	"github.com/mitosis-run/mitosis/spawner"
 )
@@ -31,8 +32,8 @@ type running struct {
 	pub      *http.Server
 	fast     *h1.Server // nil without an upstream to proxy to
 	admin    *http.Server
-	pubLn    *drainListener
-	conns    *connTracker
+	pubLn    *drain.Listener
+	conns    *drain.Tracker
 	adminLn  net.Listener
 	child    *childApp
 	plat     *platform
@@ -86,8 +87,8 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 	if err != nil {
 		return nil, fmt.Errorf("MITOSIS_LISTEN=%s: %w", c.Listen, err)
 	}
-	r.pubLn = newDrainListener(ln)
-	r.conns = newConnTracker()
+	r.pubLn = drain.NewListener(ln)
+	r.conns = drain.NewTracker()
 	if r.adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
 		r.pubLn.Close()
 		return nil, fmt.Errorf("MITOSIS_ADMIN_LISTEN=%s: %w", c.AdminListen, err)
@@ -151,7 +152,7 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    c.MaxHeaderBytes,
-		ConnState:         r.conns.hook,
+		ConnState:         r.conns.Hook,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	r.admin = &http.Server{
@@ -272,16 +273,16 @@ func (r *running) wait(ctx context.Context) int {
 		return 1
 	}
 	status := 0
-	r.pubLn.quiesce()
+	r.pubLn.Quiesce()
 	select {
 	case <-r.pubLn.Done():
 	case <-dctx.Done():
 	}
-	if err := r.conns.wait(dctx); err != nil {
+	if err := r.conns.Wait(dctx); err != nil {
 		r.log.Error("drain incomplete", "err", errDrainTimeout)
 		status = 1
 	}
-	r.conns.closeQuiet()
+	r.conns.CloseQuiet()
 	var shutdown func(context.Context) error = r.pub.Shutdown
 	r.pub.SetKeepAlivesEnabled(false) // closes the idle connections left
 	if r.fast != nil {
