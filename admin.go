@@ -13,6 +13,7 @@ import (
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -37,7 +38,7 @@ type stateDoc struct {
 
 // node is the running replica as the admin server shows it.
 type node struct {
-	cfg      Config
+	cfg      config.Config
 	h        *balancer.Handler
 	status   *health.Status
 	store    *pool.Store

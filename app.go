@@ -18,18 +18,6 @@ import (
 	"github.com/mitosis-run/mitosis/balancer"
 )
 
-// parseUpstream accepts http://host:port[/path] only.
-func parseUpstream(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("must be an http:// URL with a host, such as http://127.0.0.1:3000")
-	}
-	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	return u, nil
-}
-
 // newUpstreamProxy proxies to an app that listens at target. The balancer
 // already set X-Forwarded-* (and stripped what clients sent), so they are
 // passed on as they are.

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/config"
 )
 
 func main() {
@@ -29,13 +31,13 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "config":
-			c, _, warnings, err := loadConfig(environ, args[1:])
+			c, _, warnings, err := config.Load(environ, args[1:])
 			printWarnings(stderr, warnings)
 			if err != nil {
 				printErrors(stderr, err)
 				return 2
 			}
-			c.print(stdout)
+			c.Print(stdout)
 			return 0
 		case "healthcheck":
 			return healthcheck(environ, args[1:], stderr)
@@ -44,7 +46,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-	c, rest, warnings, err := loadConfig(environ, args)
+	c, rest, warnings, err := config.Load(environ, args)
 	printWarnings(stderr, warnings)
 	if err != nil {
 		printErrors(stderr, err)
@@ -66,21 +68,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 }
 
 func printErrors(w io.Writer, err error) {
-	type multi interface{ Unwrap() []error }
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if m, ok := e.(multi); ok {
-			for _, x := range m.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		fmt.Fprintf(w, "mitosis: %v\n", e)
+	for _, p := range config.Problems(err) {
+		fmt.Fprintf(w, "mitosis: %s\n", p)
 	}
-	walk(err)
 }
 
 func printWarnings(w io.Writer, warnings []string) {
@@ -89,7 +79,7 @@ func printWarnings(w io.Writer, warnings []string) {
 	}
 }
 
-func newLogger(c Config, w io.Writer) *slog.Logger {
+func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.LogFormat == "json" {
@@ -122,7 +112,7 @@ func healthcheck(environ, args []string, stderr io.Writer) int {
 		}
 		rest = append(rest, a)
 	}
-	c, _, _, err := loadConfig(environ, rest)
+	c, _, _, err := config.Load(environ, rest)
 	if err != nil {
 		printErrors(stderr, err)
 		return 2

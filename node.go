@@ -18,6 +18,7 @@ import (
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/internal/demo"
 	"github.com/mitosis-run/mitosis/internal/drain"
 	"github.com/mitosis-run/mitosis/pool"
@@ -44,7 +45,7 @@ type running struct {
 
 // start builds and starts everything; the returned replica serves until
 // wait returns.
-func start(ctx context.Context, c Config, appCmd []string, environ []string, log *slog.Logger) (*running, error) {
+func start(ctx context.Context, c config.Config, appCmd []string, environ []string, log *slog.Logger) (*running, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -67,7 +68,7 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 		appCheck = dialCheck(child.addr)
 		fastUpstream = child.addr
 	case c.Upstream != "":
-		u, _ := parseUpstream(c.Upstream) // validated
+		u, _ := config.ParseUpstream(c.Upstream) // validated
 		app = newUpstreamProxy(u, c.Balancer.MaxInflight, log)
 		appCheck = dialCheck(u.Host)
 		if u.Path == "" || u.Path == "/" {
@@ -186,7 +187,7 @@ func start(ctx context.Context, c Config, appCmd []string, environ []string, log
 	return r, nil
 }
 
-func appName(c Config, cmd []string) string {
+func appName(c config.Config, cmd []string) string {
 	switch {
 	case len(cmd) > 0:
 		return cmd[0]

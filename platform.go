@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/pool"
 	"github.com/mitosis-run/mitosis/spawner"
 )
@@ -79,7 +80,7 @@ func dockerReachable(environ []string) bool {
 	return err == nil
 }
 
-func newPlatform(ctx context.Context, c Config, environ []string, appCmd []string, log *slog.Logger) (*platform, error) {
+func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd []string, log *slog.Logger) (*platform, error) {
 	p := &platform{kind: c.Driver}
 	var err error
 	if c.Driver == "auto" || c.Driver == spawner.KindSwarm || c.Driver == spawner.KindDocker {
@@ -205,21 +206,14 @@ func (p *platform) watchCanAct(ctx context.Context, canAct func(context.Context)
 
 // processConfig gives children this replica's effective configuration as
 // environment (flags included), so they run exactly like the parent.
-func processConfig(c Config, environ []string, appCmd []string, log *slog.Logger) spawner.ProcessConfig {
+func processConfig(c config.Config, environ []string, appCmd []string, log *slog.Logger) spawner.ProcessConfig {
 	pc := spawner.DefaultProcessConfig()
 	pc.ParentID = c.ReplicaID
 	pc.ParentAdmin = c.AdminListen
 	pc.StopTimeout = c.DrainTimeout + 2*time.Second
 	pc.Log = log
-	env := append([]string{}, environ...)
-	for _, s := range settings {
-		switch s.env {
-		case "MITOSIS_PARENT_PID", "MITOSIS_REPLICA_ID", "MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN":
-			continue
-		}
-		env = append(env, s.env+"="+s.get(&c))
-	}
-	pc.Env = env
+	pc.Env = append(append([]string{}, environ...),
+		c.Environ("MITOSIS_PARENT_PID", "MITOSIS_REPLICA_ID", "MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN")...)
 	pc.Args = []string{}
 	if len(appCmd) > 0 {
 		pc.Args = append([]string{"--"}, appCmd...)

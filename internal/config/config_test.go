@@ -1,7 +1,6 @@
-package main
+package config
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"strings"
@@ -14,13 +13,11 @@ func errLines(err error) []string {
 	if err == nil {
 		return nil
 	}
-	var b bytes.Buffer
-	printErrors(&b, err)
-	return strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	return Problems(err)
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	c, rest, warnings, err := loadConfig(nil, nil)
+	c, rest, warnings, err := Load(nil, nil)
 	if err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
@@ -100,16 +97,16 @@ func TestLoadConfigBadValue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := loadConfig(tt.env, nil)
+			_, _, _, err := Load(tt.env, nil)
 			if tt.want == nil {
 				if err != nil {
-					t.Fatalf("loadConfig(%q) = %v, want no error", tt.env, err)
+					t.Fatalf("Load(%q) = %v, want no error", tt.env, err)
 				}
 				return
 			}
 			lines := errLines(err)
 			if len(lines) != 1 {
-				t.Fatalf("loadConfig(%q) gave %d lines, want 1:\n%s", tt.env, len(lines), strings.Join(lines, "\n"))
+				t.Fatalf("Load(%q) gave %d lines, want 1:\n%s", tt.env, len(lines), strings.Join(lines, "\n"))
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(lines[0], w) {
@@ -129,7 +126,7 @@ func TestLoadConfigReportsEveryProblemAtOnce(t *testing.T) {
 		"MITOSIS_MAX_REPLICAS=2",
 		"MITOSIS_UPSTREAM=https://x",
 	}
-	_, _, _, err := loadConfig(env, []string{"-queue-max", "many"})
+	_, _, _, err := Load(env, []string{"-queue-max", "many"})
 	lines := errLines(err)
 	for _, v := range []string{"MITOSIS_MAX_INFLIGHT", "MITOSIS_QUEUE_TIMEOUT", "MITOSIS_DRIVER", "MITOSIS_MAX_REPLICAS", "MITOSIS_UPSTREAM", "-queue-max"} {
 		n := 0
@@ -162,7 +159,7 @@ func TestLoadConfigFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, rest, _, err := loadConfig(tt.env, tt.args)
+			c, rest, _, err := Load(tt.env, tt.args)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +172,7 @@ func TestLoadConfigFlags(t *testing.T) {
 		})
 	}
 	t.Run("unknown flag", func(t *testing.T) {
-		_, _, _, err := loadConfig(nil, []string{"-max-inflite", "3"})
+		_, _, _, err := Load(nil, []string{"-max-inflite", "3"})
 		if err == nil || !strings.Contains(err.Error(), "max-inflite") {
 			t.Fatalf("err = %v, want one naming -max-inflite", err)
 		}
@@ -193,7 +190,7 @@ func TestLoadConfigUnknownVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
-			_, _, warnings, err := loadConfig([]string{tt.env, "OTHER_VAR=1"}, nil)
+			_, _, warnings, err := Load([]string{tt.env, "OTHER_VAR=1"}, nil)
 			if err != nil {
 				t.Fatalf("an unknown variable is a warning, not an error: %v", err)
 			}
@@ -205,112 +202,11 @@ func TestLoadConfigUnknownVariable(t *testing.T) {
 	}
 }
 
-func TestRunConfigPrintsEverySetting(t *testing.T) {
-	var out, errb bytes.Buffer
-	env := []string{"MITOSIS_CLUSTER_TOKEN=hunter2-secret", "MITOSIS_MAX_INFLIGHT=42", "MITOSIS_MAX_INFLIGT=1"}
-	if code := run([]string{"config", "-queue-max", "9"}, env, &out, &errb); code != 0 {
-		t.Fatalf("run config = %d, stderr:\n%s", code, errb.String())
-	}
-	s := out.String()
-	if strings.Contains(s, "hunter2-secret") {
-		t.Fatalf("config output shows the cluster token:\n%s", s)
-	}
-	for _, want := range []string{
-		"MITOSIS_CLUSTER_TOKEN=(set, hidden)",
-		"MITOSIS_MAX_INFLIGHT=42\t",
-		"MITOSIS_QUEUE_MAX=9\t",
-		"MITOSIS_LISTEN=:8080\t",
-		"MITOSIS_DRAIN_TIMEOUT=8s\t",
-		"MITOSIS_DRIVER=auto\t",
-	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("config output lacks %q", want)
-		}
-	}
-	// Every variable the settings table knows, once, each on its own line.
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) != len(settings) {
-		t.Errorf("%d lines, want %d (one per setting)", len(lines), len(settings))
-	}
-	for _, st := range settings {
-		if strings.Count(s, "\n"+st.env+"=")+boolInt(strings.HasPrefix(s, st.env+"=")) != 1 {
-			t.Errorf("%s is not printed exactly once", st.env)
-		}
-	}
-	// The documented variables are all there (a setting dropped from the
-	// table would go unnoticed by the loop above).
-	for _, v := range []string{"MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN", "MITOSIS_UPSTREAM", "MITOSIS_MAX_INFLIGHT",
-		"MITOSIS_QUEUE_MAX", "MITOSIS_QUEUE_TIMEOUT", "MITOSIS_REPLICA_HEADER", "MITOSIS_CLUSTER_TOKEN",
-		"MITOSIS_DRAIN_DELAY", "MITOSIS_DRAIN_TIMEOUT", "MITOSIS_DISCOVERY", "MITOSIS_PEERS", "MITOSIS_SYNC_INTERVAL",
-		"MITOSIS_DRIVER", "MITOSIS_MIN_REPLICAS", "MITOSIS_MAX_REPLICAS", "MITOSIS_TARGET_CONCURRENCY", "MITOSIS_TICK"} {
-		if !strings.Contains(s, v+"=") {
-			t.Errorf("config output lacks %s", v)
-		}
-	}
-	if !strings.Contains(errb.String(), "did you mean MITOSIS_MAX_INFLIGHT?") {
-		t.Errorf("stderr lacks the unknown-variable warning: %q", errb.String())
-	}
-}
-
-func TestRunConfigTokenUnsetIsEmpty(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run([]string{"config"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("run config = %d: %s", code, errb.String())
-	}
-	if !strings.Contains(out.String(), "MITOSIS_CLUSTER_TOKEN=\t") {
-		t.Errorf("an unset token should print empty, got:\n%s", out.String())
-	}
-}
-
-func TestRunBadConfigExits2(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-	}{
-		{"serve", nil},
-		{"config", []string{"config"}},
-		{"healthcheck", []string{"healthcheck"}},
-	}
-	env := []string{"MITOSIS_QUEUE_MAX=abc", "MITOSIS_QUEUE_TIMEOUT=-1s"}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := run(tt.args, env, &out, &errb)
-			if code != 2 {
-				t.Fatalf("run = %d, want 2; stderr:\n%s", code, errb.String())
-			}
-			for _, v := range []string{`MITOSIS_QUEUE_MAX="abc"`, "MITOSIS_QUEUE_TIMEOUT=-1s"} {
-				if !strings.Contains(errb.String(), v) {
-					t.Errorf("stderr does not name %s:\n%s", v, errb.String())
-				}
-			}
-			if out.Len() != 0 {
-				t.Errorf("stdout should be empty on bad config, got %q", out.String())
-			}
-		})
-	}
-}
-
-func TestRunUpstreamAndCommandConflict(t *testing.T) {
-	var out, errb bytes.Buffer
-	code := run([]string{"--", "/bin/true"}, []string{"MITOSIS_UPSTREAM=http://127.0.0.1:1"}, &out, &errb)
-	if code != 2 || !strings.Contains(errb.String(), "not both") {
-		t.Fatalf("run = %d, stderr %q; want 2 and a message saying not both", code, errb.String())
-	}
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // TestShortSyncIntervalAlone: an operator who only shortens
 // MITOSIS_SYNC_INTERVAL should not be told to fix MITOSIS_HEALTH_TIMEOUT,
 // a setting they never touched: its default should follow the interval.
 func TestShortSyncIntervalAlone(t *testing.T) {
-	c, _, _, err := loadConfig([]string{"MITOSIS_SYNC_INTERVAL=200ms"}, nil)
+	c, _, _, err := Load([]string{"MITOSIS_SYNC_INTERVAL=200ms"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +214,7 @@ func TestShortSyncIntervalAlone(t *testing.T) {
 		t.Fatalf("health timeout %s > interval %s", c.Health.Timeout, c.Health.Interval)
 	}
 	// An explicit, too long timeout is still an error naming it.
-	_, _, _, err = loadConfig([]string{"MITOSIS_SYNC_INTERVAL=200ms", "MITOSIS_HEALTH_TIMEOUT=1s"}, nil)
+	_, _, _, err = Load([]string{"MITOSIS_SYNC_INTERVAL=200ms", "MITOSIS_HEALTH_TIMEOUT=1s"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "MITOSIS_HEALTH_TIMEOUT") {
 		t.Fatalf("explicit timeout above the interval: err = %v, want one naming MITOSIS_HEALTH_TIMEOUT", err)
 	}
@@ -327,7 +223,7 @@ func TestShortSyncIntervalAlone(t *testing.T) {
 // TestREADMEListsEverySetting keeps the README's configuration table in
 // step with the settings table: a newcomer must find every variable.
 func TestREADMEListsEverySetting(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,174 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/health"
+)
+
+type Config struct {
+	Listen      string
+	AdminListen string
+	Upstream    string
+	ReplicaID   string
+
+	Balancer  balancer.Config
+	Health    health.Config
+	Autoscale autoscale.Config
+
+	DrainDelay   time.Duration
+	DrainTimeout time.Duration
+
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+
+	LogLevel  slog.Level
+	LogFormat string
+	AccessLog bool
+
+	Discovery string
+	Peers     string
+	Service   string
+	Network   string
+	Driver    string
+
+	// ParentPID is set by the process driver in its children: the child
+	// drains and exits when that parent is gone.
+	ParentPID int
+}
+
+// DefaultConfig returns the defaults listed in README.md.
+func DefaultConfig() Config {
+	return Config{
+		Listen:            ":8080",
+		AdminListen:       ":9090",
+		ReplicaID:         defaultReplicaID(),
+		Balancer:          balancer.DefaultConfig(),
+		Health:            health.DefaultConfig(),
+		Autoscale:         autoscale.DefaultConfig(),
+		DrainDelay:        2 * time.Second,
+		DrainTimeout:      8 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		LogLevel:          slog.LevelInfo,
+		LogFormat:         "text",
+		Discovery:         "auto",
+		Driver:            "auto",
+	}
+}
+
+// defaultReplicaID is the host name (a container's short id under Docker),
+// with the pid added outside containers so processes on one host differ.
+func defaultReplicaID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "mitosis"
+	}
+	if os.Getpid() == 1 {
+		return h
+	}
+	return h + "-" + strconv.Itoa(os.Getpid())
+}
+
+// Validate checks the gathered config: its own fields and each package's.
+func (c Config) Validate() error {
+	var errs []error
+	for _, a := range []struct{ env, v string }{{"MITOSIS_LISTEN", c.Listen}, {"MITOSIS_ADMIN_LISTEN", c.AdminListen}} {
+		if _, port, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: must be host:port or :port", a.env, a.v))
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s=%q: port must be in [0; 65535]", a.env, a.v))
+		}
+	}
+	if c.Listen == c.AdminListen {
+		errs = append(errs, fmt.Errorf("MITOSIS_ADMIN_LISTEN=%q: must differ from MITOSIS_LISTEN", c.AdminListen))
+	}
+	if c.Upstream != "" {
+		if _, err := ParseUpstream(c.Upstream); err != nil {
+			errs = append(errs, fmt.Errorf("MITOSIS_UPSTREAM=%q: %w", c.Upstream, err))
+		}
+	}
+	if c.DrainDelay < 0 || c.DrainDelay > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("MITOSIS_DRAIN_DELAY=%s: must be in [0s; 10m]", c.DrainDelay))
+	}
+	if c.DrainTimeout <= c.DrainDelay || c.DrainTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("MITOSIS_DRAIN_TIMEOUT=%s: must be above MITOSIS_DRAIN_DELAY (%s) and at most 1h", c.DrainTimeout, c.DrainDelay))
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("MITOSIS_READ_HEADER_TIMEOUT=%s: must be > 0", c.ReadHeaderTimeout))
+	}
+	if c.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("MITOSIS_IDLE_TIMEOUT=%s: must be > 0", c.IdleTimeout))
+	}
+	if c.MaxHeaderBytes < 4096 || c.MaxHeaderBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("MITOSIS_MAX_HEADER_BYTES=%d: must be in [4096; 16777216]", c.MaxHeaderBytes))
+	}
+	if c.Discovery == "static" && c.Peers == "" {
+		errs = append(errs, errors.New("MITOSIS_DISCOVERY=static: needs MITOSIS_PEERS"))
+	}
+	if c.ParentPID < 0 {
+		errs = append(errs, fmt.Errorf("MITOSIS_PARENT_PID=%d: must be >= 0", c.ParentPID))
+	}
+	b := c.Balancer
+	b.ID = c.ReplicaID
+	errs = append(errs, b.Validate(), c.Health.Validate(), c.Autoscale.Validate())
+	return errors.Join(errs...)
+}
+
+// Print writes the effective configuration, one VAR=value a line with its
+// help, the cluster token hidden.
+func (c Config) Print(w io.Writer) {
+	for _, s := range settings {
+		v := s.get(&c)
+		if s.env == "MITOSIS_CLUSTER_TOKEN" && v != "" {
+			v = "(set, hidden)"
+		}
+		fmt.Fprintf(w, "%s=%s\t# %s\n", s.env, v, s.help)
+	}
+}
+
+// Environ is c as MITOSIS_*=value lines, one per setting except those
+// named in skip: what a child replica needs to run exactly like c.
+func (c Config) Environ(skip ...string) []string {
+	out := make([]string, 0, len(settings))
+	for _, s := range settings {
+		if !slices.Contains(skip, s.env) {
+			out = append(out, s.env+"="+s.get(&c))
+		}
+	}
+	return out
+}
+
+// Vars lists every MITOSIS_* variable, in the order README.md lists them.
+func Vars() []string {
+	out := make([]string, len(settings))
+	for i, s := range settings {
+		out[i] = s.env
+	}
+	return out
+}
+
+// ParseUpstream accepts http://host:port[/path] only; a missing port is 80.
+func ParseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, errors.New("must be an http:// URL with a host, such as http://127.0.0.1:3000")
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return u, nil
+}

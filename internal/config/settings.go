@@ -1,0 +1,59 @@
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// settings is every MITOSIS_* variable, in the order README.md lists them.
+var settings = []setting{
+	mk("MITOSIS_LISTEN", "public address (host:port) serving the app", str(func(c *Config) *string { return &c.Listen })),
+	mk("MITOSIS_ADMIN_LISTEN", "admin address: /metrics, /healthz, /readyz, /_mitosis/", str(func(c *Config) *string { return &c.AdminListen })),
+	mk("MITOSIS_UPSTREAM", "URL of an app that already listens (http://host:port); empty: the demo app, or the command after --", str(func(c *Config) *string { return &c.Upstream })),
+	mk("MITOSIS_REPLICA_ID", "name of this replica (default: host name, plus -pid outside containers)", str(func(c *Config) *string { return &c.ReplicaID })),
+	mk("MITOSIS_MAX_INFLIGHT", "requests inside the app at once", integer(func(c *Config) *int { return &c.Balancer.MaxInflight })),
+	mk("MITOSIS_QUEUE_MAX", "requests that may wait for a slot", integer(func(c *Config) *int { return &c.Balancer.QueueMax })),
+	mk("MITOSIS_QUEUE_TIMEOUT", "longest wait for a slot before 503", duration(func(c *Config) *time.Duration { return &c.Balancer.QueueTimeout })),
+	mk("MITOSIS_REPLICA_HEADER", "add X-Mitosis-Replica to every response", boolean(func(c *Config) *bool { return &c.Balancer.ReplicaHeader })),
+	mk("MITOSIS_CLUSTER_TOKEN", "shared secret required on hops and /_mitosis/state", str(func(c *Config) *string { return &c.Balancer.ClusterToken })),
+	mk("MITOSIS_DRAIN_DELAY", "after SIGTERM, keep accepting this long while siblings learn we drain", duration(func(c *Config) *time.Duration { return &c.DrainDelay })),
+	mk("MITOSIS_DRAIN_TIMEOUT", "after SIGTERM, exit within this long in any case", duration(func(c *Config) *time.Duration { return &c.DrainTimeout })),
+	mk("MITOSIS_READ_HEADER_TIMEOUT", "time a client has to send the request headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })),
+	mk("MITOSIS_IDLE_TIMEOUT", "idle keep-alive connections are closed after this", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })),
+	mk("MITOSIS_MAX_HEADER_BYTES", "largest request header block (larger: 431)", integer(func(c *Config) *int { return &c.MaxHeaderBytes })),
+	mk("MITOSIS_LOG_LEVEL", "debug, info, warn or error", codec{func(c *Config, v string) error {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			return errors.New("must be debug, info, warn or error")
+		}
+		c.LogLevel = l
+		return nil
+	}, func(c *Config) string { return strings.ToLower(c.LogLevel.String()) }}),
+	mk("MITOSIS_LOG_FORMAT", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")),
+	mk("MITOSIS_ACCESS_LOG", "log one line per request", boolean(func(c *Config) *bool { return &c.AccessLog })),
+	mk("MITOSIS_DISCOVERY", "how siblings are found: auto, static, dns, swarm, docker, process", oneOf(func(c *Config) *string { return &c.Discovery }, "auto", "static", "dns", "swarm", "docker", "process")),
+	mk("MITOSIS_PEERS", "static discovery: comma-separated sibling admin addresses (host:port)", str(func(c *Config) *string { return &c.Peers })),
+	mk("MITOSIS_SERVICE", "the Swarm service of this replica (stack: {{.Service.Name}}); dns discovery resolves tasks.<service>", str(func(c *Config) *string { return &c.Service })),
+	mk("MITOSIS_NETWORK", "swarm discovery: the network whose addresses siblings use (default: the service's first)", str(func(c *Config) *string { return &c.Network })),
+	mk("MITOSIS_SYNC_INTERVAL", "how often siblings are discovered and polled", duration(func(c *Config) *time.Duration { return &c.Health.Interval })),
+	mk("MITOSIS_HEALTH_TIMEOUT", "timeout of one sibling poll", duration(func(c *Config) *time.Duration { return &c.Health.Timeout })),
+	mk("MITOSIS_HEALTH_CONCURRENCY", "most sibling polls in flight at once", integer(func(c *Config) *int { return &c.Health.Concurrency })),
+	mk("MITOSIS_HEALTH_FAILS", "consecutive failed polls that make a sibling down", integer(func(c *Config) *int { return &c.Health.Fails })),
+	mk("MITOSIS_DRIVER", "how replicas are started: auto, swarm, docker, process, off", oneOf(func(c *Config) *string { return &c.Driver }, "auto", "swarm", "docker", "process", "off")),
+	mk("MITOSIS_MIN_REPLICAS", "fewest replicas", integer(func(c *Config) *int { return &c.Autoscale.MinReplicas })),
+	mk("MITOSIS_MAX_REPLICAS", "most replicas (hard cap)", integer(func(c *Config) *int { return &c.Autoscale.MaxReplicas })),
+	mk("MITOSIS_TARGET_CONCURRENCY", "in-flight+queued requests one replica should carry", float(func(c *Config) *float64 { return &c.Autoscale.TargetConcurrency })),
+	mk("MITOSIS_TARGET_UTILIZATION", "share of the target to aim for, (0; 1]", float(func(c *Config) *float64 { return &c.Autoscale.TargetUtilization })),
+	mk("MITOSIS_LATENCY_SLO", "p95 above this with requests queued asks for one more replica (0: off)", duration(func(c *Config) *time.Duration { return &c.Autoscale.LatencySLO })),
+	mk("MITOSIS_STABLE_WINDOW", "averaging window of the stable signal", duration(func(c *Config) *time.Duration { return &c.Autoscale.StableWindow })),
+	mk("MITOSIS_PANIC_WINDOW", "averaging window that detects bursts", duration(func(c *Config) *time.Duration { return &c.Autoscale.PanicWindow })),
+	mk("MITOSIS_PANIC_THRESHOLD", "panic when the burst desire reaches this × current replicas", float(func(c *Config) *float64 { return &c.Autoscale.PanicThreshold })),
+	mk("MITOSIS_SCALE_UP_RATE", "one step up reaches at most ceil(current × rate)", float(func(c *Config) *float64 { return &c.Autoscale.ScaleUpRate })),
+	mk("MITOSIS_SCALE_DOWN_RATE", "one step down keeps at least floor(current / rate)", float(func(c *Config) *float64 { return &c.Autoscale.ScaleDownRate })),
+	mk("MITOSIS_SCALE_DOWN_DELAY", "the highest desire over this long wins a scale-down", duration(func(c *Config) *time.Duration { return &c.Autoscale.ScaleDownDelay })),
+	mk("MITOSIS_TICK", "how often every replica samples and decides", duration(func(c *Config) *time.Duration { return &c.Autoscale.Tick })),
+	mk("MITOSIS_DRY_RUN", "decide and report, never act", boolean(func(c *Config) *bool { return &c.Autoscale.DryRun })),
+	mk("MITOSIS_PARENT_PID", "internal: set by the process driver in its children", integer(func(c *Config) *int { return &c.ParentPID })),
+}
