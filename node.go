@@ -18,6 +18,7 @@ import (
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/internal/app"
 	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/internal/demo"
 	"github.com/mitosis-run/mitosis/internal/drain"
@@ -36,7 +37,7 @@ type running struct {
 	pubLn    *drain.Listener
 	conns    *drain.Tracker
 	adminLn  net.Listener
-	child    *childApp
+	child    *app.Child
 	plat     *platform
 	cancel   context.CancelFunc // stops the background loops
 	serveErr chan error
@@ -54,31 +55,31 @@ func start(ctx context.Context, c config.Config, appCmd []string, environ []stri
 	r.now = time.Now
 
 	// The app: a child process, an upstream, or the demo.
-	var app http.Handler
+	var handler http.Handler
 	var appCheck func(context.Context) error
 	var fastUpstream string // host:port the fast path proxies to, "" for none
 	switch {
 	case len(appCmd) > 0:
-		child, err := startChild(appCmd, 30*time.Second, log)
+		child, err := app.StartChild(appCmd, 30*time.Second, log)
 		if err != nil {
 			return nil, err
 		}
 		r.child = child
-		app = newUpstreamProxy(&url.URL{Scheme: "http", Host: child.addr}, c.Balancer.MaxInflight, log)
-		appCheck = dialCheck(child.addr)
-		fastUpstream = child.addr
+		handler = app.NewProxy(&url.URL{Scheme: "http", Host: child.Addr()}, c.Balancer.MaxInflight, log)
+		appCheck = app.DialCheck(child.Addr())
+		fastUpstream = child.Addr()
 	case c.Upstream != "":
 		u, _ := config.ParseUpstream(c.Upstream) // validated
-		app = newUpstreamProxy(u, c.Balancer.MaxInflight, log)
-		appCheck = dialCheck(u.Host)
+		handler = app.NewProxy(u, c.Balancer.MaxInflight, log)
+		appCheck = app.DialCheck(u.Host)
 		if u.Path == "" || u.Path == "/" {
 			fastUpstream = u.Host // the fast path sends the client's URI as is
 		}
 	default:
-		app = demo.New(c.ReplicaID)
+		handler = demo.New(c.ReplicaID)
 	}
 	if c.AccessLog {
-		app = accessLog(app, log)
+		handler = app.AccessLog(handler, log)
 		fastUpstream = "" // every request goes through the logging handler
 	}
 	r.status = health.NewStatus(appCheck, time.Second, nil)
@@ -106,7 +107,7 @@ func start(ctx context.Context, c config.Config, appCmd []string, environ []stri
 	// sibling: the replicas the autoscaler started get traffic even when
 	// all of it enters through one replica (host port, process driver).
 	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
-	r.h, err = balancer.New(bcfg, app, reg, balancer.WithSiblings(r.store, nil))
+	r.h, err = balancer.New(bcfg, handler, reg, balancer.WithSiblings(r.store, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +237,7 @@ func (r *running) sample(now time.Time) autoscale.Sample {
 func (r *running) wait(ctx context.Context) int {
 	var childDone <-chan struct{}
 	if r.child != nil {
-		childDone = r.child.done
+		childDone = r.child.Done()
 	}
 	select {
 	case <-ctx.Done():
@@ -244,7 +245,7 @@ func (r *running) wait(ctx context.Context) int {
 	case <-r.parent:
 		r.log.Info("parent process gone: draining")
 	case <-childDone:
-		r.log.Error("the app exited: stopping", "status", exitText(r.child.err))
+		r.log.Error("the app exited: stopping", "status", app.ExitText(r.child.Err()))
 		r.cancel()
 		if r.fast != nil {
 			r.fast.Close()
@@ -252,7 +253,7 @@ func (r *running) wait(ctx context.Context) int {
 		r.pub.Close()
 		r.admin.Close()
 		r.plat.close(context.Background())
-		return r.child.exitCode()
+		return r.child.ExitCode()
 	case err := <-r.serveErr:
 		r.log.Error("server failed", "err", err)
 		r.cancel()
@@ -301,7 +302,7 @@ func (r *running) wait(ctx context.Context) int {
 		if left < time.Second {
 			left = time.Second
 		}
-		r.child.stop(left)
+		r.child.Stop(left)
 	}
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"log/slog"
@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// accessLog logs one line per request (MITOSIS_ACCESS_LOG=true).
-func accessLog(next http.Handler, log *slog.Logger) http.Handler {
+// AccessLog logs one line per request (MITOSIS_ACCESS_LOG=true).
+func AccessLog(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
