@@ -2,23 +2,22 @@
 // a built-in load balancer that shares load with its sibling replicas and
 // grows or shrinks their number through a driver (Swarm, Docker, or child
 // processes). See README.md and DESIGN.md.
+//
+// This package only reads the command line: the replica itself is wired in
+// internal/replica, its settings in internal/config.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
+	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/config"
+	"github.com/mitosis-run/mitosis/internal/replica"
 )
 
 func main() {
@@ -56,15 +55,19 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mitosis: give either MITOSIS_UPSTREAM=%s or a command after --, not both\n", c.Upstream)
 		return 2
 	}
-	log := newLogger(c, stderr)
+	log := replica.NewLogger(c, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	n, err := start(ctx, c, rest, environ, log)
+	opts := []replica.Option{replica.WithEnviron(environ), replica.WithLogger(log)}
+	if len(rest) > 0 {
+		opts = append(opts, replica.WithCommand(rest))
+	}
+	r, err := replica.Start(c, opts...)
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1
 	}
-	return n.wait(ctx)
+	return r.Wait(ctx)
 }
 
 func printErrors(w io.Writer, err error) {
@@ -77,15 +80,6 @@ func printWarnings(w io.Writer, warnings []string) {
 	for _, s := range warnings {
 		fmt.Fprintf(w, "mitosis: warning: %s\n", s)
 	}
-}
-
-func newLogger(c config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if c.LogFormat == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(h).With("replica", c.ReplicaID)
 }
 
 func usage(w io.Writer) {
@@ -103,11 +97,11 @@ run "mitosis config" to list them with their values.
 // healthcheck asks the local admin server for /healthz (or /readyz with
 // -ready): the HEALTHCHECK of images that have no shell or curl.
 func healthcheck(environ, args []string, stderr io.Writer) int {
-	path := "/healthz"
+	ready := false
 	var rest []string
 	for _, a := range args {
 		if a == "-ready" || a == "--ready" {
-			path = "/readyz"
+			ready = true
 			continue
 		}
 		rest = append(rest, a)
@@ -117,32 +111,9 @@ func healthcheck(environ, args []string, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 2
 	}
-	host, port, _ := net.SplitHostPort(c.AdminListen)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + path)
-	if err != nil {
+	if err := admin.Check(context.Background(), c.AdminListen, ready); err != nil {
 		fmt.Fprintf(stderr, "mitosis healthcheck: %v\n", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		fmt.Fprintf(stderr, "mitosis healthcheck: %s %s: %s\n", path, resp.Status, body)
 		return 1
 	}
 	return 0
 }
-
-func portOf(addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-var errDrainTimeout = errors.New("drain timeout: requests were still in flight")

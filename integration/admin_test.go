@@ -1,8 +1,10 @@
-package main
+package integration
 
 import (
 	"bytes"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,8 +85,8 @@ func TestAdminEndpoints(t *testing.T) {
 		if s.RPS <= 0 {
 			t.Errorf("rps = %v after 7 requests, want > 0", s.RPS)
 		}
-		if s.PublicPort != portOf(p.pub) {
-			t.Errorf("public_port = %d, want %d", s.PublicPort, portOf(p.pub))
+		if _, port, _ := net.SplitHostPort(p.pub); strconv.Itoa(s.PublicPort) != port {
+			t.Errorf("public_port = %d, want %s", s.PublicPort, port)
 		}
 	})
 
@@ -115,15 +117,13 @@ func TestAdminEndpoints(t *testing.T) {
 	t.Run("healthcheck subcommand", func(t *testing.T) {
 		env := []string{"MITOSIS_ADMIN_LISTEN=" + p.admin, "MITOSIS_LISTEN=127.0.0.1:1"}
 		for _, args := range [][]string{{"healthcheck"}, {"healthcheck", "-ready"}} {
-			var errb bytes.Buffer
-			if code := run(args, env, &bytes.Buffer{}, &errb); code != 0 {
-				t.Errorf("run %q = %d, want 0: %s", args, code, errb.String())
+			if code, out := runOnce(t, env, args...); code != 0 {
+				t.Errorf("mitosis %q = %d, want 0: %s", args, code, out)
 			}
 		}
 		dead := []string{"MITOSIS_ADMIN_LISTEN=" + freeAddr(t), "MITOSIS_LISTEN=127.0.0.1:1"}
-		var errb bytes.Buffer
-		if code := run([]string{"healthcheck"}, dead, &bytes.Buffer{}, &errb); code != 1 || errb.Len() == 0 {
-			t.Errorf("healthcheck against a dead address = %d (%q), want 1 and a message", code, errb.String())
+		if code, out := runOnce(t, dead, "healthcheck"); code != 1 || len(out) == 0 {
+			t.Errorf("healthcheck against a dead address = %d (%q), want 1 and a message", code, out)
 		}
 	})
 }

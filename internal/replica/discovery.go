@@ -1,4 +1,4 @@
-package main
+package replica
 
 import (
 	"context"
@@ -39,6 +39,17 @@ func dockerDiscovery(d *spawner.Docker, adminPort int) pool.Discovery {
 		out := make([]pool.Target, 0, len(reps))
 		for _, r := range reps {
 			out = append(out, pool.Target{AdminAddr: net.JoinHostPort(r.IP, strconv.Itoa(adminPort)), Source: pool.SourceDocker})
+		}
+		return out, nil
+	})
+}
+
+// processDiscovery lists the process driver's children.
+func processDiscovery(proc *spawner.Process) pool.Discovery {
+	return pool.DiscoveryFunc(func(context.Context) ([]pool.Target, error) {
+		var out []pool.Target
+		for _, r := range proc.Replicas() {
+			out = append(out, pool.Target{AdminAddr: r.AdminAddr, ID: r.ID, Source: pool.SourceProcess})
 		}
 		return out, nil
 	})

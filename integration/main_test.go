@@ -1,4 +1,4 @@
-package main
+package integration
 
 import (
 	"bufio"
@@ -48,7 +48,7 @@ func testMain(m *testing.M) int {
 		out  *string
 		name string
 		pkg  string
-	}{{&mitosisBin, "mitosis", "."}, {&echoappBin, "echoapp", "./testdata/echoapp"}} {
+	}{{&mitosisBin, "mitosis", ".."}, {&echoappBin, "echoapp", "./testdata/echoapp"}} {
 		*b.out = filepath.Join(dir, b.name)
 		cmd := exec.Command(goTool(), "build", "-o", *b.out, b.pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -467,4 +467,20 @@ func integration(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("integration tests read /proc")
 	}
+}
+
+// runOnce runs the binary with args and the MITOSIS_* settings in env to
+// its end (a subcommand), and returns its exit status and output.
+func runOnce(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mitosisBin, args...)
+	cmd.Env = append(baseEnv(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running mitosis %q: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
 }

@@ -1,0 +1,263 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/mitosis-run/mitosis/internal/admin"
+	"github.com/mitosis-run/mitosis/internal/config"
+	"github.com/mitosis-run/mitosis/pool"
+	"github.com/mitosis-run/mitosis/spawner"
+)
+
+// platform is where replicas come from and how siblings are found: the one
+// driver resolution chose (nil when off), the discovery source, and
+// whether this replica may act on the platform.
+type platform struct {
+	kind          string
+	why           string
+	discoveryMode string
+	driver        spawner.Driver // wrapped: limits and the observed status
+	discovery     pool.Discovery
+	canScale      atomic.Bool
+	last          atomic.Pointer[statusResult]
+	leader        func() bool
+	close         func(context.Context) // releases what the driver holds
+}
+
+type statusResult struct {
+	st  spawner.Status
+	err error
+}
+
+// observed remembers the last Status the autoscale loop read, so the state
+// endpoint (polled by every sibling) costs no platform call.
+type observed struct {
+	spawner.Driver
+	p *platform
+}
+
+func (o observed) Status(ctx context.Context) (spawner.Status, error) {
+	st, err := o.Driver.Status(ctx)
+	o.p.last.Store(&statusResult{st: st, err: err})
+	return st, err
+}
+
+func (p *platform) doc() *admin.Platform {
+	if p.driver == nil {
+		return &admin.Platform{Driver: "off"}
+	}
+	d := &admin.Platform{Driver: p.kind, CanScale: p.canScale.Load()}
+	if p.leader != nil {
+		d.Leader = p.leader()
+	}
+	if l := p.last.Load(); l != nil {
+		d.Desired, d.Running = l.st.Desired, l.st.Running
+		if l.err != nil {
+			d.Error = l.err.Error()
+		}
+	}
+	return d
+}
+
+// dockerReachable reports whether a Docker daemon may be configured here:
+// DOCKER_HOST set, or the default socket present.
+func dockerReachable(environ []string) bool {
+	for _, kv := range environ {
+		if len(kv) > len("DOCKER_HOST=") && kv[:len("DOCKER_HOST=")] == "DOCKER_HOST=" {
+			return true
+		}
+	}
+	_, err := os.Stat("/var/run/docker.sock")
+	return err == nil
+}
+
+// resolved is what one driver kind brings besides the driver itself: the
+// siblings it knows of (process, docker) or the service it acts on (swarm).
+type resolved struct {
+	driver  spawner.Driver
+	own     pool.Discovery                 // the driver's own replicas, or nil
+	service func(context.Context) string   // swarm: the own service, or nil
+	close   func(context.Context) error    // or nil
+	canAct  func(ctx context.Context) bool // nil: it can always act
+}
+
+// newPlatform picks the driver (MITOSIS_DRIVER, or what spawner.Detect
+// finds for auto; injected when not nil) and the discovery source.
+func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd []string, injected spawner.Driver, log *slog.Logger) (*platform, error) {
+	p := &platform{kind: c.Driver, close: func(context.Context) {}}
+	var engine *spawner.Engine
+	var err error
+	if injected != nil {
+		p.kind, p.why = "injected", "given by the program that embeds the replica"
+	} else if c.Driver == "auto" || c.Driver == spawner.KindSwarm || c.Driver == spawner.KindDocker {
+		if c.Driver != "auto" || dockerReachable(environ) {
+			if engine, err = spawner.NewEngine(spawner.DefaultEngineConfig()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if engine != nil {
+		p.close = func(context.Context) { _ = engine.Close() }
+	}
+	if p.kind == "auto" {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		p.kind, p.why = spawner.Detect(dctx, engine, c.Service)
+		cancel()
+		log.Info("driver chosen", "driver", p.kind, "why", p.why)
+	}
+	d, err := resolveDriver(p.kind, c, engine, environ, appCmd, injected, log)
+	if err != nil {
+		p.close(ctx)
+		return nil, err
+	}
+	if d.close != nil {
+		closeEngine := p.close
+		p.close = func(ctx context.Context) {
+			if err := d.close(ctx); err != nil {
+				log.Warn("stopping child replicas", "err", err)
+			}
+			closeEngine(ctx)
+		}
+	}
+	if d.driver != nil {
+		p.driver = observed{Driver: spawner.WithLimits(d.driver, c.Autoscale.MinReplicas, c.Autoscale.MaxReplicas), p: p}
+		if d.canAct == nil {
+			p.canScale.Store(true)
+		} else {
+			go p.watchCanAct(ctx, d.canAct, log)
+		}
+	}
+	if p.discoveryMode, p.discovery, err = resolveDiscovery(ctx, c, p.kind, d, engine); err != nil {
+		p.close(ctx)
+		return nil, err
+	}
+	return p, nil
+}
+
+// resolveDriver builds the driver of one kind.
+func resolveDriver(kind string, c config.Config, engine *spawner.Engine, environ, appCmd []string, injected spawner.Driver, log *slog.Logger) (resolved, error) {
+	switch kind {
+	case "off":
+		return resolved{}, nil
+	case "injected":
+		return resolved{driver: injected}, nil
+	case spawner.KindProcess:
+		proc, err := spawner.NewProcess(processConfig(c, environ, appCmd, log))
+		if err != nil {
+			return resolved{}, err
+		}
+		return resolved{driver: proc, own: processDiscovery(proc), close: proc.Close}, nil
+	case spawner.KindSwarm:
+		cfg := spawner.DefaultSwarmConfig()
+		cfg.Service = c.Service
+		sw, err := spawner.NewSwarm(engine, cfg)
+		if err != nil {
+			return resolved{}, err
+		}
+		service := func(ctx context.Context) string {
+			s, _ := sw.Service(ctx) // empty on error: discovery reports it
+			return s
+		}
+		return resolved{driver: sw, service: service, canAct: sw.CanAct}, nil
+	case spawner.KindDocker:
+		cfg := spawner.DefaultDockerConfig()
+		cfg.DrainTimeout = c.DrainTimeout + 2*time.Second
+		d, err := spawner.NewDocker(engine, cfg)
+		if err != nil {
+			return resolved{}, err
+		}
+		return resolved{driver: d, own: dockerDiscovery(d, portOf(c.AdminListen))}, nil
+	}
+	return resolved{}, errors.New("MITOSIS_DRIVER=" + kind + ": unknown driver")
+}
+
+// resolveDiscovery picks how siblings are found: MITOSIS_DISCOVERY, or
+// for auto what fits the driver.
+func resolveDiscovery(ctx context.Context, c config.Config, kind string, d resolved, engine *spawner.Engine) (string, pool.Discovery, error) {
+	mode := c.Discovery
+	if mode == "auto" && kind == spawner.KindSwarm {
+		mode = pool.ModeSwarm
+	}
+	if mode == "auto" && kind == spawner.KindDocker && c.Peers == "" {
+		mode = pool.ModeDocker
+	}
+	mode, err := pool.ResolveMode(mode, c.Peers != "", c.Service != "")
+	if err != nil {
+		return "", nil, err
+	}
+	adminPort := portOf(c.AdminListen)
+	switch mode {
+	case pool.ModeStatic:
+		peers, err := pool.ParsePeers(c.Peers)
+		if err != nil {
+			return "", nil, errors.New("MITOSIS_PEERS=" + strconv.Quote(c.Peers) + ": " + err.Error())
+		}
+		disc, err := pool.NewStatic(peers)
+		return mode, disc, err
+	case pool.ModeDNS:
+		if c.Service == "" {
+			return "", nil, errors.New("MITOSIS_DISCOVERY=dns: needs MITOSIS_SERVICE")
+		}
+		return mode, pool.NewDNS("tasks."+c.Service, adminPort, net.DefaultResolver), nil
+	case pool.ModeSwarm:
+		service := c.Service
+		if service == "" && d.service != nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			service = d.service(sctx)
+			cancel()
+		}
+		disc, err := swarmDiscovery(engine, service, c.Network, adminPort)
+		return mode, disc, err
+	case pool.ModeDocker:
+		if kind != spawner.KindDocker {
+			return "", nil, errors.New("MITOSIS_DISCOVERY=docker: needs MITOSIS_DRIVER=docker (it lists the driver's containers)")
+		}
+		return mode, d.own, nil
+	case pool.ModeProcess:
+		if kind == spawner.KindProcess {
+			return mode, d.own, nil
+		}
+	}
+	return mode, nil, nil
+}
+
+// watchCanAct re-checks every 10 s whether this replica reaches a manager.
+func (p *platform) watchCanAct(ctx context.Context, canAct func(context.Context) bool, log *slog.Logger) {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok := canAct(cctx)
+		cancel()
+		if p.canScale.Swap(ok) != ok {
+			log.Info("platform control", "can_scale", ok)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// processConfig gives children this replica's effective configuration as
+// environment (flags included), so they run exactly like the parent.
+func processConfig(c config.Config, environ []string, appCmd []string, log *slog.Logger) spawner.ProcessConfig {
+	pc := spawner.DefaultProcessConfig()
+	pc.ParentID = c.ReplicaID
+	pc.ParentAdmin = c.AdminListen
+	pc.StopTimeout = c.DrainTimeout + 2*time.Second
+	pc.Log = log
+	pc.Env = append(append([]string{}, environ...),
+		c.Environ("MITOSIS_PARENT_PID", "MITOSIS_REPLICA_ID", "MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN")...)
+	pc.Args = []string{}
+	if len(appCmd) > 0 {
+		pc.Args = append([]string{"--"}, appCmd...)
+	}
+	return pc
+}

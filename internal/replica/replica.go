@@ -1,0 +1,253 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/balancer/h1"
+	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/internal/admin"
+	"github.com/mitosis-run/mitosis/internal/app"
+	"github.com/mitosis-run/mitosis/internal/config"
+	"github.com/mitosis-run/mitosis/internal/demo"
+	"github.com/mitosis-run/mitosis/internal/drain"
+	"github.com/mitosis-run/mitosis/pool"
+	"github.com/mitosis-run/mitosis/spawner"
+)
+
+// Replica is one started replica: its servers, its loops, and what Wait
+// stops, in order, when it drains.
+type Replica struct {
+	cfg    config.Config // Listen and AdminListen as bound
+	log    *slog.Logger
+	now    func() time.Time
+	h      *balancer.Handler
+	status *health.Status
+	store  *pool.Store
+	loop   *autoscale.Loop // nil when the driver is off
+	plat   *platform
+	hurry  func() (<-chan os.Signal, func())
+
+	pub     *http.Server
+	fast    *h1.Server // nil without an upstream to proxy to
+	admin   *http.Server
+	pubLn   *drain.Listener
+	conns   *drain.Tracker
+	adminLn net.Listener
+	child   *app.Child // nil unless WithCommand
+
+	cancel   context.CancelFunc // stops the background loops
+	serveErr chan error
+	parent   <-chan struct{} // closed when the parent process is gone
+}
+
+// Start builds a replica from c (validated by config.Load) and starts it:
+// the app, both listeners, the balancer, the platform and the loops, then
+// the servers. It returns once the replica serves; Wait drains it. On
+// error nothing it started is left running.
+func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
+	o := options{environ: os.Environ(), hurry: secondInterrupt}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = NewLogger(c, os.Stderr)
+	}
+	if o.reg == nil {
+		o.reg = prometheus.NewRegistry()
+		o.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	r := &Replica{cfg: c, log: o.log, now: time.Now, hurry: o.hurry, serveErr: make(chan error, 2)}
+	bg, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	defer func() {
+		if err != nil {
+			r.abort()
+		}
+	}()
+
+	a, err := r.startApp(c, o)
+	if err != nil {
+		return nil, err
+	}
+	r.status = health.NewStatus(a.check, time.Second, nil)
+
+	// Listen first: the ports are known (and taken) before siblings start.
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("MITOSIS_LISTEN=%s: %w", c.Listen, err)
+	}
+	r.pubLn = drain.NewListener(ln)
+	r.conns = drain.NewTracker()
+	if r.adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
+		return nil, fmt.Errorf("MITOSIS_ADMIN_LISTEN=%s: %w", c.AdminListen, err)
+	}
+	r.cfg.Listen = r.pubLn.Addr().String()
+	r.cfg.AdminListen = r.adminLn.Addr().String()
+
+	r.store = pool.NewStore()
+	o.reg.MustRegister(pool.NewCollector(r.store, 100))
+	bcfg := c.Balancer
+	bcfg.ID = c.ReplicaID
+	// Above its target share a replica hands new work to a less loaded
+	// sibling: the replicas the autoscaler started get traffic even when
+	// all of it enters through one replica (host port, process driver).
+	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
+	if r.h, err = balancer.New(bcfg, a.handler, o.reg, balancer.WithSiblings(r.store, nil)); err != nil {
+		return nil, err
+	}
+
+	// The platform: driver, discovery and whether this replica can act.
+	if r.plat, err = newPlatform(bg, r.cfg, o.environ, o.command, o.driver, r.log); err != nil {
+		return nil, err
+	}
+	if err = r.startLoops(bg, o.reg); err != nil {
+		return nil, err
+	}
+	if err = r.serve(a.fastUpstream, o.reg); err != nil {
+		return nil, err
+	}
+	if c.ParentPID > 0 {
+		r.parent = spawner.WatchParent(bg, c.ParentPID, 500*time.Millisecond)
+	}
+	r.log.Info("serving", "listen", r.cfg.Listen, "admin", r.cfg.AdminListen,
+		"app", a.name, "driver", r.plat.kind, "discovery", r.plat.discoveryMode,
+		"max_inflight", c.Balancer.MaxInflight, "queue_max", c.Balancer.QueueMax)
+	return r, nil
+}
+
+// Addr is the public address as bound (host:port).
+func (r *Replica) Addr() string { return r.cfg.Listen }
+
+// AdminAddr is the admin address as bound (host:port).
+func (r *Replica) AdminAddr() string { return r.cfg.AdminListen }
+
+// theApp is what serves the requests, and how to tell it is up.
+type theApp struct {
+	handler      http.Handler
+	check        func(context.Context) error // nil: in-process, always up
+	fastUpstream string                      // host:port the fast path proxies to, "" for none
+	name         string
+}
+
+// startApp picks the app: a handler given, a child process, an upstream,
+// or the demo.
+func (r *Replica) startApp(c config.Config, o options) (theApp, error) {
+	var a theApp
+	switch {
+	case o.handler != nil && (len(o.command) > 0 || c.Upstream != ""):
+		return a, errors.New("an app handler excludes MITOSIS_UPSTREAM and a command")
+	case len(o.command) > 0 && c.Upstream != "":
+		return a, fmt.Errorf("give either MITOSIS_UPSTREAM=%s or a command after --, not both", c.Upstream)
+	case o.handler != nil:
+		a = theApp{handler: o.handler, name: "handler"}
+	case len(o.command) > 0:
+		child, err := app.StartChild(o.command, 30*time.Second, r.log)
+		if err != nil {
+			return a, err
+		}
+		r.child = child
+		a = theApp{
+			handler:      app.NewProxy(&url.URL{Scheme: "http", Host: child.Addr()}, c.Balancer.MaxInflight, r.log),
+			check:        app.DialCheck(child.Addr()),
+			fastUpstream: child.Addr(),
+			name:         o.command[0],
+		}
+	case c.Upstream != "":
+		u, err := config.ParseUpstream(c.Upstream)
+		if err != nil {
+			return a, fmt.Errorf("MITOSIS_UPSTREAM=%q: %w", c.Upstream, err)
+		}
+		a = theApp{handler: app.NewProxy(u, c.Balancer.MaxInflight, r.log), check: app.DialCheck(u.Host), name: c.Upstream}
+		if u.Path == "" || u.Path == "/" {
+			a.fastUpstream = u.Host // the fast path sends the client's URI as is
+		}
+	default:
+		a = theApp{handler: demo.New(c.ReplicaID), name: "demo"}
+	}
+	if c.AccessLog {
+		a.handler = app.AccessLog(a.handler, r.log)
+		a.fastUpstream = "" // every request goes through the logging handler
+	}
+	return a, nil
+}
+
+// startLoops starts sibling discovery, the sibling prober and, with a
+// driver, the autoscale loop.
+func (r *Replica) startLoops(bg context.Context, reg prometheus.Registerer) error {
+	c := r.cfg
+	syncCfg := pool.DefaultSyncConfig()
+	syncCfg.Interval = c.Health.Interval
+	syncCfg.SelfAdmin = selfAdmin(c.AdminListen)
+	if r.plat.discovery != nil {
+		go pool.NewSyncer(r.store, r.plat.discovery, syncCfg, r.log, nil).Run(bg)
+	}
+	fetcher := &pool.Fetcher{Client: &http.Client{Transport: balancer.NewTransport(4)}, Token: c.Balancer.ClusterToken}
+	prober := health.NewProber(r.store, fetcher, c.Health, c.ReplicaID, r.log, nil)
+	if err := prober.Register(reg); err != nil {
+		return err
+	}
+	go prober.Run(bg)
+	if r.plat.driver == nil {
+		return nil
+	}
+	loop, err := autoscale.NewLoop(c.Autoscale, r.plat.driver, autoscale.SamplerFunc(r.sample), autoscale.ElectorFunc(r.isLeader), reg, r.log, nil)
+	if err != nil {
+		return err
+	}
+	r.loop = loop
+	r.plat.leader = r.isLeader
+	go loop.Run(bg)
+	return nil
+}
+
+// serve starts the public server (the fast path in front when there is an
+// upstream address) and the admin server.
+func (r *Replica) serve(fastUpstream string, reg *prometheus.Registry) error {
+	c := r.cfg
+	r.pub = &http.Server{
+		Handler:           r.h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ConnState:         r.conns.Hook,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+	r.admin = &http.Server{
+		Handler: admin.Handler(admin.Options{Registry: reg, Health: r.status,
+			Token: c.Balancer.ClusterToken, State: r.doc}),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       c.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+	if fastUpstream != "" {
+		// The fast path serves what it can and hands every other
+		// connection to r.pub, which runs the full balancer.
+		fc := h1.DefaultConfig()
+		fc.Upstream, fc.ReplicaID, fc.ReplicaHeader = fastUpstream, c.ReplicaID, c.Balancer.ReplicaHeader
+		fc.ReadHeaderTimeout, fc.IdleTimeout = c.ReadHeaderTimeout, c.IdleTimeout
+		fc.MaxIdleUpstream = max(c.Balancer.MaxInflight, 16)
+		var err error
+		if r.fast, err = h1.NewServer(fc, r.h, r.pub, r.log); err != nil {
+			return err
+		}
+		go func() { r.serveErr <- r.fast.Serve(r.pubLn) }()
+	} else {
+		go func() { r.serveErr <- r.pub.Serve(r.pubLn) }()
+	}
+	go func() { r.serveErr <- r.admin.Serve(r.adminLn) }()
+	return nil
+}
