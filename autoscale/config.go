@@ -24,7 +24,7 @@ type Config struct {
 	// rest being headroom for bursts while new replicas start
 	// (MITOSIS_TARGET_UTILIZATION, default 0.7, in (0; 1]).
 	TargetUtilization float64
-	// LatencySLO is the p95 latency above which, with requests queued
+	// LatencySLO is the app p95 (queue time excluded) above which, with requests queued
 	// through the whole panic window, the decider asks for at least one
 	// replica more (MITOSIS_LATENCY_SLO, default 1s; 0 disables the rule).
 	LatencySLO time.Duration

@@ -17,8 +17,9 @@ import (
 //     member's count is kept too (by Key), and the decider sums the
 //     increases member by member, so a member that joins or leaves the
 //     table does not read as shedding.
-//   - P95 and Latency: the ready members' p95 and EWMA weighted by their
-//     request rate (a busy member speaks for more requests); when none
+//   - P95 and Latency: the ready members' app p95 and EWMA (queue time
+//     excluded, for this replica's row as for the siblings': pool.RowOf)
+//     weighted by their request rate (a busy member speaks for more requests); when none
 //     reports a rate, the worst p95 and the mean EWMA.
 func SampleOf(now time.Time, members []pool.Member) Sample {
 	s := Sample{Time: now, shedOf: make(map[string]uint64, len(members))}

@@ -88,22 +88,3 @@ func TestJudgeAddr(t *testing.T) {
 		})
 	}
 }
-
-func TestMsToDuration(t *testing.T) {
-	nan := 0.0
-	nan /= nan
-	tests := []struct {
-		in   float64
-		want time.Duration
-	}{
-		{1.5, 1500 * time.Microsecond},
-		{-3, 0},
-		{nan, 0},
-		{1e300, 24 * time.Hour},
-	}
-	for _, tt := range tests {
-		if got := msToDuration(tt.in); got != tt.want {
-			t.Errorf("msToDuration(%v) = %s, want %s", tt.in, got, tt.want)
-		}
-	}
-}

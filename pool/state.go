@@ -1,6 +1,10 @@
 package pool
 
-// Latency is a set of latency figures in milliseconds.
+// Latency is a set of latency figures in milliseconds, to the microsecond.
+// P50, P95 and P99 are bucketed: each is the upper bound of the log-scale
+// histogram bucket (four per power of two) its quantile falls in, so it
+// reads up to a quarter above the true value (requests of 101 ms show a
+// p95 of 114.7 ms). EWMA is not bucketed.
 type Latency struct {
 	P50  float64 `json:"p50"`
 	P95  float64 `json:"p95"`
@@ -23,7 +27,8 @@ type State struct {
 	Capacity int     `json:"capacity"`
 	QueueMax int     `json:"queue_max"`
 	RPS      float64 `json:"rps"`
-	// LatencyMS is app time; TotalMS includes the time spent queued.
+	// LatencyMS is app time; TotalMS includes the time spent queued. Table
+	// rows (RowOf) and so the autoscale sample read LatencyMS only.
 	LatencyMS Latency `json:"latency_ms"`
 	TotalMS   Latency `json:"total_latency_ms"`
 	Shed      uint64  `json:"shed"`

@@ -24,10 +24,10 @@ td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}th{background:#ee
 .ready{color:#070}.down{color:#b00}.draining{color:#a60}</style></head><body>
 <h1>mitosis — replica {{.ID}}{{if .Draining}} (draining){{end}}</h1>
 <p>In flight {{.Inflight}}/{{.Capacity}}, queued {{.Queued}}/{{.QueueMax}}, {{printf "%.1f" .RPS}} req/s,
-app p50/p95/p99 {{.LatencyMS.P50}}/{{.LatencyMS.P95}}/{{.LatencyMS.P99}} ms, shed {{.Shed}}.</p>
+app p50/p95/p99 {{.LatencyMS.P50}}/{{.LatencyMS.P95}}/{{.LatencyMS.P99}} ms (bucketed: up to ¼ high), shed {{.Shed}}.</p>
 {{with .Replicas}}<p>Driver <b>{{.Driver}}</b>: {{.Running}}/{{.Desired}} replicas running{{if .Leader}}, this replica acts{{end}}{{if .Error}}, error: {{.Error}}{{end}}.</p>{{end}}
 <h2>Siblings</h2>
-<table><tr><th>id</th><th>address</th><th>state</th><th>in flight</th><th>queued</th><th>capacity</th><th>p95</th><th>updated</th><th>source</th></tr>
+<table><tr><th>id</th><th>address</th><th>state</th><th>in flight</th><th>queued</th><th>capacity</th><th>app p95 (bucketed)</th><th>updated</th><th>source</th></tr>
 {{range .Members}}<tr><td>{{.ID}}</td><td>{{.Addr}}</td><td class="{{.State}}">{{.State}}</td><td>{{.Inflight}}</td><td>{{.Queued}}</td><td>{{.Capacity}}</td><td>{{ms .LatencyP95}}</td><td>{{ago .Updated}}</td><td>{{.Source}}</td></tr>
 {{else}}<tr><td colspan="9">none known</td></tr>{{end}}</table>
 <h2>Decisions</h2>

@@ -93,7 +93,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s=%q: port must be in [0; 65535]", a.env, a.v))
 		}
 	}
-	if c.Listen == c.AdminListen {
+	// Port 0 asks the kernel for a free port: two of them never collide.
+	if _, port, _ := net.SplitHostPort(c.Listen); c.Listen == c.AdminListen && port != "0" {
 		errs = append(errs, fmt.Errorf("MITOSIS_ADMIN_LISTEN=%q: must differ from MITOSIS_LISTEN", c.AdminListen))
 	}
 	if c.Upstream != "" {

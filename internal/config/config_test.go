@@ -94,6 +94,7 @@ func TestLoadConfigBadValue(t *testing.T) {
 		{"listen not host:port", []string{"MITOSIS_LISTEN=8080"}, []string{"MITOSIS_LISTEN", "8080", "host:port"}},
 		{"static without peers", []string{"MITOSIS_DISCOVERY=static"}, []string{"MITOSIS_DISCOVERY=static", "MITOSIS_PEERS"}},
 		{"valid control", []string{"MITOSIS_DRIVER=off"}, nil},
+		{"both on free ports", []string{"MITOSIS_LISTEN=127.0.0.1:0", "MITOSIS_ADMIN_LISTEN=127.0.0.1:0"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,7 +46,7 @@ var settings = []setting{
 	mk("MITOSIS_MAX_REPLICAS", "most replicas (hard cap)", integer(func(c *Config) *int { return &c.Autoscale.MaxReplicas })),
 	mk("MITOSIS_TARGET_CONCURRENCY", "in-flight+queued requests one replica should carry", float(func(c *Config) *float64 { return &c.Autoscale.TargetConcurrency })),
 	mk("MITOSIS_TARGET_UTILIZATION", "share of the target to aim for, (0; 1]", float(func(c *Config) *float64 { return &c.Autoscale.TargetUtilization })),
-	mk("MITOSIS_LATENCY_SLO", "p95 above this with requests queued asks for one more replica (0: off)", duration(func(c *Config) *time.Duration { return &c.Autoscale.LatencySLO })),
+	mk("MITOSIS_LATENCY_SLO", "app p95 (queue time excluded) above this with requests queued asks for one more replica (0: off)", duration(func(c *Config) *time.Duration { return &c.Autoscale.LatencySLO })),
 	mk("MITOSIS_STABLE_WINDOW", "averaging window of the stable signal", duration(func(c *Config) *time.Duration { return &c.Autoscale.StableWindow })),
 	mk("MITOSIS_PANIC_WINDOW", "averaging window that detects bursts", duration(func(c *Config) *time.Duration { return &c.Autoscale.PanicWindow })),
 	mk("MITOSIS_PANIC_THRESHOLD", "panic when the burst desire reaches this × current replicas", float(func(c *Config) *float64 { return &c.Autoscale.PanicThreshold })),

@@ -7,49 +7,50 @@ import (
 	"time"
 
 	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
-func (r *Replica) selfState() pool.State {
-	now := r.now()
-	s := r.h.Signal().Snapshot(now)
+// stateOf is a replica's load in the wire format (pool.State): what its
+// siblings read at /_mitosis/state and, through pool.RowOf, what its own
+// row in the sample is made of. Percentiles are the signal's, bucketed
+// (see pool.Latency).
+func stateOf(id string, publicPort int, s balancer.Snapshot, draining, ready, canScale bool) pool.State {
 	return pool.State{
-		ID:         r.cfg.ReplicaID,
-		PublicPort: portOf(r.cfg.Listen),
+		ID:         id,
+		PublicPort: publicPort,
 		Inflight:   s.Inflight,
 		Queued:     s.Queued,
 		Capacity:   s.Capacity,
 		QueueMax:   s.QueueMax,
 		RPS:        s.RPS,
-		LatencyMS:  latencyMS(s.App.P50, s.App.P95, s.App.P99, s.App.EWMA),
-		TotalMS:    latencyMS(s.Total.P50, s.Total.P95, s.Total.P99, s.Total.EWMA),
+		LatencyMS:  pool.LatencyOf(s.App.P50, s.App.P95, s.App.P99, s.App.EWMA),
+		TotalMS:    pool.LatencyOf(s.Total.P50, s.Total.P95, s.Total.P99, s.Total.EWMA),
 		Shed:       s.Shed,
-		Draining:   r.h.Draining(),
-		Ready:      r.status.Ready(context.Background()) == nil,
-		CanScale:   r.plat.canScale.Load(),
+		Draining:   draining,
+		Ready:      ready,
+		CanScale:   canScale,
 	}
 }
 
-// selfMember is this replica as a row of its own pool table. Its p95 is
-// the total time (queue included): that is what the latency SLO is about.
+// selfState is this replica's load as of now.
+func (r *Replica) selfState(now time.Time) pool.State {
+	return stateOf(r.cfg.ReplicaID, portOf(r.cfg.Listen), r.h.Signal().Snapshot(now), r.h.Draining(),
+		r.status.Ready(context.Background()) == nil, r.plat.canScale.Load())
+}
+
+// selfMember is this replica as a row of its own pool table: made the way
+// a sibling makes it from the state it polls, so every row of the sample
+// carries app latency.
 func (r *Replica) selfMember(now time.Time) pool.Member {
-	s := r.h.Signal().Snapshot(now)
-	st := pool.StateReady
-	if r.h.Draining() {
-		st = pool.StateDraining
-	}
-	return pool.Member{
-		Key: r.cfg.AdminListen, ID: r.cfg.ReplicaID, Addr: r.cfg.Listen, AdminAddr: r.cfg.AdminListen,
-		State: st, Inflight: s.Inflight, Queued: s.Queued, Capacity: s.Capacity, QueueMax: s.QueueMax,
-		LatencyEWMA: s.App.EWMA, LatencyP95: s.Total.P95, RPS: s.RPS, Shed: s.Shed,
-		CanScale: r.plat.canScale.Load(), Updated: now, Source: "self",
-	}
+	self := pool.Member{Key: r.cfg.AdminListen, AdminAddr: r.cfg.AdminListen, Source: "self"}
+	return pool.RowOf(self, r.selfState(now), now)
 }
 
 // doc is the state document the admin server serves.
 func (r *Replica) doc() admin.Doc {
-	d := admin.Doc{State: r.selfState(), Members: r.store.List(), Replicas: r.plat.doc()}
+	d := admin.Doc{State: r.selfState(r.now()), Members: r.store.List(), Replicas: r.plat.doc()}
 	if d.Members == nil {
 		d.Members = []pool.Member{}
 	}
@@ -57,11 +58,6 @@ func (r *Replica) doc() admin.Doc {
 		d.Decisions = r.loop.History()
 	}
 	return d
-}
-
-func latencyMS(p50, p95, p99, ewma time.Duration) pool.Latency {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return pool.Latency{P50: ms(p50), P95: ms(p95), P99: ms(p99), EWMA: ms(ewma)}
 }
 
 // isLeader: the ready replica with the smallest id among those that can act.

@@ -59,6 +59,9 @@ func (s *started) exit(t *testing.T) int {
 // startTest starts a replica and makes sure it is drained at the end.
 func startTest(t *testing.T, c config.Config, opts ...Option) *started {
 	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	r, err := Start(c, append([]Option{WithLogger(quiet()), WithHurry(noHurry)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +99,7 @@ func fetch(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-func stateOf(t *testing.T, r *started) admin.Doc {
+func stateDoc(t *testing.T, r *started) admin.Doc {
 	t.Helper()
 	code, body := getBody(t, "http://"+r.AdminAddr()+"/_mitosis/state")
 	if code != http.StatusOK {
@@ -121,7 +124,7 @@ func TestStartServesHandlerAndDrains(t *testing.T) {
 	if code != 200 || body != "hello from the app" {
 		t.Fatalf("GET / = %d %q, want the handler's answer", code, body)
 	}
-	d := stateOf(t, r)
+	d := stateDoc(t, r)
 	if d.ID != "h1" || !d.Ready || d.Draining || d.Replicas == nil || d.Replicas.Driver != "off" {
 		t.Fatalf("state = %+v, replicas %+v; want h1, ready, driver off", d.State, d.Replicas)
 	}
@@ -180,7 +183,7 @@ func TestDrainFinishesInflight(t *testing.T) {
 // status 1.
 func TestHurryEndsDrain(t *testing.T) {
 	c := testConfig("hurry")
-	c.DrainDelay, c.DrainTimeout = time.Hour, 2*time.Hour
+	c.DrainDelay, c.DrainTimeout = 10*time.Minute, time.Hour
 	sig := make(chan os.Signal, 1)
 	hurry := func() (<-chan os.Signal, func()) {
 		sig <- syscall.SIGINT // the operator presses Ctrl-C again as the drain starts
@@ -232,7 +235,7 @@ func TestInjectedDriver(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no decision with the driver's counts within 10s")
 		}
-		d := stateOf(t, r)
+		d := stateDoc(t, r)
 		if len(d.Decisions) == 0 {
 			continue
 		}
