@@ -24,9 +24,10 @@ type Config struct {
 	// rest being headroom for bursts while new replicas start
 	// (MITOSIS_TARGET_UTILIZATION, default 0.7, in (0; 1]).
 	TargetUtilization float64
-	// LatencySLO is the app p95 (queue time excluded) above which, with requests queued
-	// through the whole panic window, the decider asks for at least one
-	// replica more (MITOSIS_LATENCY_SLO, default 1s; 0 disables the rule).
+	// LatencySLO is the app p95 (queue time excluded) above which, with
+	// requests queued through the whole panic window, the decider asks for
+	// at least one replica more (MITOSIS_LATENCY_SLO, default 1s; 0
+	// disables the rule).
 	LatencySLO time.Duration
 	// StableWindow is the averaging window of the stable signal, and how
 	// long the panic window must stay calm before panic mode ends

@@ -1,5 +1,7 @@
 // Package autoscale decides how many replicas the service should run and,
-// on the one elected replica, asks the spawner driver for them.
+// on the one elected replica, asks the spawner driver for them. It never
+// talks to Docker or routes a request: the platform is behind the driver
+// interface, the load arrives as samples.
 //
 // It owns three things:
 //
@@ -22,11 +24,11 @@
 // SampleOf and CandidatesOf turn the pool's members (plus this replica) into
 // the decider's Sample and the election's candidates.
 //
-// It never talks to Docker: the platform is behind the driver interface
-// (satisfied by spawner.Driver).
+// The driver interface is satisfied by spawner.Driver.
 //
 // Concurrency: Config, Leader, SampleOf, CandidatesOf and ElectorFunc are
-// values and functions free of shared state. A Decider is not safe for concurrent use. A Loop is:
+// values and functions free of shared state. A Decider is not safe for
+// concurrent use. A Loop is:
 // Step, Run, Poke and History may be called from any goroutine (Steps are
 // serialised); Run must be called once.
 package autoscale

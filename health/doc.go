@@ -1,5 +1,5 @@
-// Package health decides whether siblings and this replica can take work.
-// It owns:
+// Package health decides whether siblings and this replica can take work;
+// it never routes requests and never scales. It owns:
 //
 //   - Judge: the pure transition rule for one state poll (down after
 //     MITOSIS_HEALTH_FAILS consecutive failures, back after one success,
@@ -12,8 +12,6 @@
 //     pool.Store.ApplyLoad.
 //   - Status: the own replica's liveness (/healthz), readiness (/readyz) and
 //     drain flag, read on every request.
-//
-// health never routes requests and never scales.
 //
 // Concurrency: Judge is pure. Status is safe for concurrent use. A Prober's
 // Run or ProbeOnce must be driven from one goroutine; its polls run

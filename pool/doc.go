@@ -1,5 +1,5 @@
 // Package pool knows who this replica's siblings are and how loaded they
-// are. It owns:
+// are; it decides nothing about scaling or routing. It owns:
 //
 //   - Store: the go-memdb table of members (admin and public address, state
 //     joining/ready/draining/down, in-flight, queued, capacity, latency,
@@ -16,13 +16,13 @@
 //   - State exchange: Fetcher reads a sibling's GET /_mitosis/state
 //     (State, with X-Mitosis-Token when MITOSIS_CLUSTER_TOKEN is set), and
 //     the X-Mitosis-Load response header (Load, AppendLoad, ParseLoad) keeps
-//     the table fresh between polls.
+//     the table fresh between polls. RowOf is the one mapping from a
+//     replica's State to its row, for siblings and for the replica itself.
 //   - Metrics: NewCollector exports mitosis_members{state} and
 //     mitosis_sibling_up{sibling} read from the store at scrape time.
 //
 // The health rules (when a member is down, ready or draining) live in package
 // health, which polls through Fetcher and writes through Store.Update.
-// pool decides nothing about scaling or routing.
 //
 // Concurrency: Store, Fetcher (once configured), the Discovery
 // implementations and the collector are safe for concurrent use. A Syncer's
