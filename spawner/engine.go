@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
@@ -109,7 +109,7 @@ func (e *Engine) call(ctx context.Context) (context.Context, context.CancelFunc)
 var errNotFound = errors.New("not found")
 
 func wrapNotFound(err error) error {
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("%w: %w", errNotFound, err)
 	}
 	return err
@@ -321,7 +321,7 @@ func (e *Engine) removeContainer(ctx context.Context, id string) error {
 	ctx, cancel := e.call(ctx)
 	defer cancel()
 	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if errdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
 		return nil // AutoRemove got there first
 	}
 	return wrapNotFound(err)
