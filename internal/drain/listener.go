@@ -98,7 +98,7 @@ func (l *Listener) Quiesce() {
 	l.lastConn.Store(now)
 	l.quiesceAt.Store(now)
 	l.quiescing.Store(true)
-	refuseNew(tl)
+	_ = refuseNew(tl) // without a filter, the backlog of 0 it sets instead
 	l.setDeadline(time.Now().Add(acceptIdle))
 }
 

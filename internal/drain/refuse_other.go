@@ -2,6 +2,9 @@
 
 package drain
 
-import "net"
+import (
+	"errors"
+	"net"
+)
 
-func refuseNew(*net.TCPListener) {}
+func refuseNew(*net.TCPListener) error { return errors.ErrUnsupported }
