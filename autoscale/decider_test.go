@@ -11,11 +11,10 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // walker feeds a Decider one sample per tick and acts on every decision
 // (current follows desired), walking time with now.Add.
 type walker struct {
-	d    *Decider
-	cfg  Config
-	now  time.Time
-	cur  int
-	shed uint64
+	d   *Decider
+	cfg Config
+	now time.Time
+	cur int
 }
 
 func newWalker(cfg Config, cur int) *walker {

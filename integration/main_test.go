@@ -313,18 +313,6 @@ func parseMetrics(body string) map[string]float64 {
 	return out
 }
 
-// sumMetric adds every sample whose series starts with prefix (a name, or a
-// name with the opening of its labels).
-func sumMetric(m map[string]float64, name string) float64 {
-	var s float64
-	for k, v := range m {
-		if k == name || strings.HasPrefix(k, name+"{") {
-			s += v
-		}
-	}
-	return s
-}
-
 // loadClient is an HTTP client for load: enough keep-alive connections for
 // every worker, no overall timeout (each request carries a context).
 func loadClient(t *testing.T) *http.Client {
