@@ -47,7 +47,12 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		}()
 	}
 
-	time.Sleep(time.Second)
+	// SIGTERM once the load is in full swing: requests are in flight.
+	waitFor(t, 5*time.Second, "100 requests served before SIGTERM", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(results) >= 100
+	})
 	mu.Lock()
 	before := len(results)
 	sigtermd = time.Now()

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitosis-run/mitosis/internal/wait"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -193,17 +194,19 @@ func (p *proc) exited() bool {
 
 func (p *proc) waitReady(timeout time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	ready := poll(timeout, func() bool {
 		if p.exited() {
-			p.t.Fatalf("%s exited before it was ready: %v", p.name, p.ps)
+			return true
 		}
-		if code, _, err := get(p.adminURL("/readyz"), nil); err == nil && code == http.StatusOK {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+		code, _, err := get(p.adminURL("/readyz"), nil)
+		return err == nil && code == http.StatusOK
+	})
+	if p.exited() {
+		p.t.Fatalf("%s exited before it was ready: %v", p.name, p.ps)
 	}
-	p.t.Fatalf("%s not ready within %s", p.name, timeout)
+	if !ready {
+		p.t.Fatalf("%s not ready within %s", p.name, timeout)
+	}
 }
 
 func (p *proc) signal(sig syscall.Signal) {
@@ -387,19 +390,19 @@ func runLoad(c *http.Client, workers int, d time.Duration, stop <-chan struct{},
 
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
-// waitFor polls cond every 50ms until it is true or timeout passes.
+// waitFor polls cond until it is true, or fails the test once timeout
+// has passed.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
+}
+
+// poll calls cond every 20ms until it returns true (true) or timeout has
+// passed (false). Safe from any goroutine.
+func poll(timeout time.Duration, cond func() bool) bool {
+	return wait.Until(timeout, 20*time.Millisecond, cond)
 }
 
 // alive reports whether pid is a running (not zombie) process.

@@ -248,7 +248,7 @@ func newCountingApp(t *testing.T) *countingApp {
 		}
 		a.mu.Unlock()
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
-		time.Sleep(time.Duration(ms) * time.Millisecond)
+		time.Sleep(time.Duration(ms) * time.Millisecond) // the app's work: a request that takes ms
 		fmt.Fprintf(w, "id=%s\n", id)
 	}))
 	t.Cleanup(a.srv.Close)
@@ -310,18 +310,23 @@ func TestSiblingDrainingGetsNoForwards(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(time.Second)
+		// SIGTERM once d forwards work to e: e's app has served requests.
+		if !poll(3*time.Second, func() bool {
+			m, err := e.metrics()
+			return err == nil && m[`mitosis_request_duration_seconds_count{code="2xx"}`] >= 10
+		}) {
+			return // e got no work: the check on "before" below fails
+		}
 		e.signal(syscall.SIGTERM)
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
+		poll(2*time.Second, func() bool {
 			if s, err := d.state(nil); err == nil {
 				if st := memberState(s, "e"); st != pool.StateReady && st != "" {
 					sawDraining = time.Now()
-					return
+					return true
 				}
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return false
+		})
 	}()
 	rs := runLoad(client, 48, 3500*time.Millisecond, nil, func(int, int) string { return d.pubURL("/work?ms=50") })
 	<-done

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitosis-run/mitosis/internal/wait"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -18,15 +19,8 @@ func near(a, b time.Duration) bool { return max(a-b, b-a) <= time.Microsecond }
 // the test after timeout.
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
+	if !wait.Until(timeout, 5*time.Millisecond, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
