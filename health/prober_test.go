@@ -210,9 +210,12 @@ func TestProberCancelledIsNotAFailure(t *testing.T) {
 
 // TestProberBoundedConcurrency polls 100 members that all reach one counting
 // server (the dialer ignores the member address), and checks the number of
-// polls in flight never exceeds Concurrency.
+// polls in flight reaches Concurrency and never exceeds it.
 func TestProberBoundedConcurrency(t *testing.T) {
+	const concurrency = 4
 	var cur, peak, total atomic.Int64
+	full := make(chan struct{}) // closed once concurrency polls are in flight
+	var fullOnce sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := cur.Add(1)
 		defer cur.Add(-1)
@@ -223,7 +226,15 @@ func TestProberBoundedConcurrency(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(3 * time.Millisecond) // hold the slot so polls overlap
+		if n >= concurrency {
+			fullOnce.Do(func() { close(full) })
+		}
+		// The first polls hold their slot until the prober has filled
+		// every slot, so overlap is certain, not a matter of timing.
+		select {
+		case <-full:
+		case <-r.Context().Done():
+		}
 		fmt.Fprintf(w, `{"id":%q,"public_port":8080}`, r.Host)
 	}))
 	defer srv.Close()
@@ -244,15 +255,15 @@ func TestProberBoundedConcurrency(t *testing.T) {
 	}
 	store.Reconcile(targets, t0)
 	cfg := testConfig()
-	cfg.Concurrency = 4
+	cfg.Concurrency = concurrency
 	p := NewProber(store, &pool.Fetcher{Client: client}, cfg, "self-id", nil, nil)
 	p.ProbeOnce(context.Background())
 
 	if got := total.Load(); got != 100 {
 		t.Fatalf("server saw %d polls, want 100", got)
 	}
-	if got := peak.Load(); got > int64(cfg.Concurrency) {
-		t.Fatalf("peak concurrent polls %d > Concurrency %d", got, cfg.Concurrency)
+	if got := peak.Load(); got != concurrency {
+		t.Fatalf("peak concurrent polls %d, want Concurrency %d", got, concurrency)
 	}
 	if got := store.Counts()[pool.StateReady]; got != 100 {
 		t.Fatalf("%d ready members, want 100", got)

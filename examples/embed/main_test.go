@@ -16,9 +16,10 @@ import (
 // TestWrapAnyHandler shows the library contract the example relies on: the
 // wrapped handler answers, names the replica, and sheds beyond its limits.
 func TestWrapAnyHandler(t *testing.T) {
-	release := make(chan struct{})
+	entered, release := make(chan struct{}), make(chan struct{})
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/block" {
+			close(entered)
 			<-release
 		}
 		io.WriteString(w, "app")
@@ -43,12 +44,10 @@ func TestWrapAnyHandler(t *testing.T) {
 		t.Fatalf("got %d %q replica=%q", resp.StatusCode, b, resp.Header.Get("X-Mitosis-Replica"))
 	}
 	go http.Get(srv.URL + "/block")
-	deadline := time.Now().Add(5 * time.Second)
-	for h.Signal().Snapshot(time.Now()).Inflight != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("blocking request never entered")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-entered: // it holds the only slot
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocking request never entered")
 	}
 	resp, err = http.Get(srv.URL + "/x")
 	if err != nil {
