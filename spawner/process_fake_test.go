@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitosis-run/mitosis/internal/wait"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -101,6 +102,8 @@ func fakeChild() int {
 		return 4
 	}
 	draining.Store(true)
+	// Like mitosis's drain delay: keep serving a moment while draining, so
+	// the parent's polls can see it.
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -131,16 +134,23 @@ func intermediate() int {
 		fmt.Fprintln(os.Stderr, "intermediate:", err)
 		return 3
 	}
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if r := p.Replicas(); len(r) == 1 && r[0].Ready {
-			fmt.Printf("pid %d\n", r[0].PID)
-			time.Sleep(time.Minute) // the test kills us long before
-			return 0
-		}
+	var ready []Replica
+	if !pollUntil(15*time.Second, func() bool { ready = p.Replicas(); return len(ready) == 1 && ready[0].Ready }) {
+		fmt.Fprintln(os.Stderr, "intermediate: child not ready")
+		_ = p.Close(ctx)
+		return 5
 	}
-	fmt.Fprintln(os.Stderr, "intermediate: child not ready")
-	_ = p.Close(ctx)
-	return 5
+	fmt.Printf("pid %d\n", ready[0].PID)
+	// The test kills us long before; the sleep only bounds the life of a
+	// stray process should the test die first.
+	time.Sleep(time.Minute)
+	return 0
+}
+
+// pollUntil calls cond every 10ms until it returns true (true) or d has
+// passed (false).
+func pollUntil(d time.Duration, cond func() bool) bool {
+	return wait.Until(d, 10*time.Millisecond, cond)
 }
 
 // alive reports whether pid exists and is not a zombie (an orphan's zombie

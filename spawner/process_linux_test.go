@@ -54,12 +54,9 @@ func TestProcessNoOrphanOnParentSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if !pidAlive(pid) {
-			return
-		}
+	if !pollUntil(5*time.Second, func() bool { return !pidAlive(pid) }) {
+		t.Fatalf("child %d outlived its parent killed with SIGKILL", pid)
 	}
-	t.Fatalf("child %d outlived its parent killed with SIGKILL", pid)
 }
 
 func procKillPID(pid int) error {

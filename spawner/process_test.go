@@ -115,15 +115,12 @@ func newTestProcess(t *testing.T, mod func(*ProcessConfig), extraEnv ...string) 
 	return p, rec
 }
 
-// procWaitFor polls cond every 10ms until it holds or d passes.
+// procWaitFor polls cond until it holds, or fails the test once d passed.
 func procWaitFor(t *testing.T, d time.Duration, rec *procLog, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
+	if !pollUntil(d, cond) {
+		t.Fatalf("timed out after %s waiting for %s; log:\n%s", d, what, rec)
 	}
-	t.Fatalf("timed out after %s waiting for %s; log:\n%s", d, what, rec)
 }
 
 func procScale(t *testing.T, p *Process, n int) {

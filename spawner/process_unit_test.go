@@ -179,9 +179,11 @@ func TestWatchParent(t *testing.T) {
 	t.Run("stays open while the parent lives and after ctx ends", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		gone := WatchParent(ctx, os.Getppid(), 5*time.Millisecond)
-		time.Sleep(30 * time.Millisecond) // a few checks; nothing to wait for otherwise
+		// WatchParent has no hook: a few periods of checks pass, during
+		// which it must not close. Nothing to wait for otherwise.
+		time.Sleep(30 * time.Millisecond)
 		cancel()
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // and a moment after ctx ends, for the same reason
 		select {
 		case <-gone:
 			t.Fatal("closed although the parent is alive")

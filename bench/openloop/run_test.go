@@ -37,7 +37,7 @@ func TestStallIsChargedFromTheSchedule(t *testing.T) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if n.Add(1) == 1 {
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // the stall under test: the server stops answering for 300ms
 		}
 		_, _ = w.Write([]byte("ok"))
 	}))
