@@ -42,18 +42,12 @@ func dockerDriver(h *harness) {
 		return len(strings.Fields(out))
 	}
 	waitClones := func(what string, timeout time.Duration, ok func(n int) bool) int {
-		deadline := time.Now().Add(timeout)
-		for {
-			n := clones()
-			if ok(n) {
-				return n
-			}
-			if time.Now().After(deadline) {
-				logs, _ := h.docker("logs", "--tail", "30", root)
-				t.Fatalf("%s: %d clones running after %s; root's log:\n%s", what, n, timeout, logs)
-			}
-			time.Sleep(time.Second)
+		var n int
+		if eventually(timeout, time.Second, func() bool { n = clones(); return ok(n) }) != nil {
+			logs, _ := h.docker("logs", "--tail", "30", root)
+			t.Fatalf("%s: %d clones running after %s; root's log:\n%s", what, n, timeout, logs)
 		}
+		return n
 	}
 	svc := "http://" + root + ":8080"
 	step := h.startLoadOn(network, "plainstep", "-url", svc+"/work?ms=200", "-c", "16", "-d", "40s", "-keepalive=false")

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
 // loadResult is the JSON line examples/loadgen prints at the end.
@@ -232,22 +234,17 @@ func (h *harness) cleanup() {
 		_, _ = h.docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 	}
 	_, _ = h.docker("stack", "rm", h.stack)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		c, _ := h.docker("ps", "-aq", "--filter", "label=com.docker.stack.namespace="+h.stack)
-		n, _ := h.docker("network", "ls", "-q", "--filter", "name="+h.network)
-		if strings.TrimSpace(c) == "" && strings.TrimSpace(n) == "" {
-			break
-		}
-		if strings.TrimSpace(c) == "" {
+	var c, n string
+	if err := eventually(90*time.Second, time.Second, func() bool {
+		c, _ = h.docker("ps", "-aq", "--filter", "label=com.docker.stack.namespace="+h.stack)
+		n, _ = h.docker("network", "ls", "-q", "--filter", "name="+h.network)
+		if strings.TrimSpace(c) == "" && strings.TrimSpace(n) != "" {
 			// stack rm gives up on a network that still had endpoints.
 			_, _ = h.docker("network", "rm", h.network)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("cleanup: stack %s left containers %q networks %q", h.stack, c, n)
-			break
-		}
-		time.Sleep(time.Second)
+		return strings.TrimSpace(c) == "" && strings.TrimSpace(n) == ""
+	}); err != nil {
+		t.Errorf("cleanup: stack %s left containers %q networks %q", h.stack, c, n)
 	}
 	if _, err := h.docker("rmi", "-f", h.image); err != nil {
 		t.Errorf("cleanup: %v", err)
@@ -281,24 +278,45 @@ func (h *harness) replicas() (running, desired int, err error) {
 // waitReplicas polls REPLICAS every second until ok or timeout, logging
 // each change; it returns the highest running count seen.
 func (h *harness) waitReplicas(what string, timeout time.Duration, ok func(running, desired int) bool) (maxRunning int, err error) {
-	deadline := time.Now().Add(timeout)
 	last := ""
-	for {
+	var lastErr error
+	if eventually(timeout, time.Second, func() bool {
 		r, d, err := h.replicas()
-		if err == nil {
-			maxRunning = max(maxRunning, r)
-			if s := fmt.Sprintf("%d/%d", r, d); s != last {
-				h.t.Logf("%s: REPLICAS %s", what, s)
-				last = s
-			}
-			if ok(r, d) {
-				return maxRunning, nil
-			}
+		if lastErr = err; err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			return maxRunning, fmt.Errorf("%s: not reached within %s (last REPLICAS %s, err %v)", what, timeout, last, err)
+		maxRunning = max(maxRunning, r)
+		if s := fmt.Sprintf("%d/%d", r, d); s != last {
+			h.t.Logf("%s: REPLICAS %s", what, s)
+			last = s
 		}
-		time.Sleep(time.Second)
+		return ok(r, d)
+	}) != nil {
+		return maxRunning, fmt.Errorf("%s: not reached within %s (last REPLICAS %s, err %v)", what, timeout, last, lastErr)
+	}
+	return maxRunning, nil
+}
+
+// eventually calls cond every `every` until it returns true (nil) or
+// timeout has passed (an error).
+func eventually(timeout, every time.Duration, cond func() bool) error {
+	if !wait.Until(timeout, every, cond) {
+		return fmt.Errorf("not within %s", timeout)
+	}
+	return nil
+}
+
+// waitServing waits until the replica whose admin address is admin reports
+// traffic (requests in flight or a request rate): a load started on it is
+// flowing.
+func (h *harness) waitServing(admin string, timeout time.Duration) {
+	h.t.Helper()
+	if err := eventually(timeout, 500*time.Millisecond, func() bool {
+		body, err := h.get("http://" + admin + "/_mitosis/state")
+		var st stateDoc
+		return err == nil && json.Unmarshal([]byte(body), &st) == nil && (st.Inflight > 0 || st.RPS > 0)
+	}); err != nil {
+		h.t.Fatalf("no traffic reached %s: %v", admin, err)
 	}
 }
 

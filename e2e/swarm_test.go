@@ -115,8 +115,10 @@ func sortedTasks(h *harness) []task {
 
 // stateDoc is the part of /_mitosis/state the suite reads.
 type stateDoc struct {
-	ID      string `json:"id"`
-	Members []struct {
+	ID       string  `json:"id"`
+	Inflight int     `json:"inflight"`
+	RPS      float64 `json:"rps"`
+	Members  []struct {
 		ID        string `json:"id"`
 		AdminAddr string `json:"admin_addr"`
 		State     string `json:"state"`
@@ -139,21 +141,19 @@ func killTask(h *harness) {
 		old[x.Name] = true
 	}
 	bg := h.startLoad("bgB", "-url", "http://"+entry.IP+":8080/work?ms=50", "-c", "12", "-d", "10m")
-	time.Sleep(5 * time.Second)
+	h.waitServing(entry.IP+":9090", 30*time.Second)
 	t.Logf("entry %s (%s), killing %s (%s)", entry.Name, entry.IP, victim.Name, victim.IP)
 	h.mustDocker("kill", victim.Container)
 
-	deadline := time.Now().Add(90 * time.Second)
 	joined := ""
-	for joined == "" && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Second)
+	_ = eventually(90*time.Second, 2*time.Second, func() bool {
 		cur, err := h.tasks()
 		if err != nil {
-			continue
+			return false
 		}
 		body, err := h.get("http://" + entry.IP + ":9090/_mitosis/state")
 		if err != nil {
-			continue
+			return false
 		}
 		var st stateDoc
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
@@ -171,7 +171,10 @@ func killTask(h *harness) {
 				}
 			}
 		}
-	}
+		return joined != ""
+	})
+	// The load goes on across the replacement's first seconds in the pool:
+	// a request lost then would show in the count. A window, not a wait.
 	time.Sleep(3 * time.Second)
 	requireNoFailures(t, "load through "+entry.Name, bg.stop())
 	if joined == "" {
@@ -211,17 +214,19 @@ func frozenDaemon(h *harness, svc string) {
 
 	// Keep-alive connections to a task address: no DNS needed while frozen.
 	bg := h.startLoad("bgC", "-url", "http://"+entry.IP+":8080/work?ms=20", "-c", "2", "-d", "10m")
-	time.Sleep(3 * time.Second)
+	h.waitServing(entry.IP+":9090", 30*time.Second)
 	t.Logf("freezing dockerd (pid %s) for 20s", pid)
 	if err := exec.Command("kill", "-STOP", pid).Run(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Second)
+	time.Sleep(20 * time.Second) // the freeze itself: how long the daemon stays stopped
 	thaw()
 	_ = watchdog.Process.Kill()
 	if _, err := run(t.Context(), time.Minute, nil, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
 		t.Fatalf("daemon did not come back: %v", err)
 	}
+	// The load goes on for a moment after the thaw, while the daemon
+	// catches up: a window, not a wait.
 	time.Sleep(3 * time.Second)
 	requireNoFailures(t, "load during the freeze", bg.stop())
 
@@ -233,14 +238,9 @@ func frozenDaemon(h *harness, svc string) {
 	if _, err := h.waitReplicas("settle after the thaw", 90*time.Second, func(r, d int) bool { return r == d && r >= 2 }); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := h.get(svc + "/"); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("service name does not answer after the thaw: %v", err)
-		}
-		time.Sleep(time.Second)
+	var getErr error
+	if eventually(60*time.Second, time.Second, func() bool { _, getErr = h.get(svc + "/"); return getErr == nil }) != nil {
+		t.Fatalf("service name does not answer after the thaw: %v", getErr)
 	}
 	if ps, err := h.docker("service", "ps", "--filter", "desired-state=shutdown", "-q", h.service); err == nil {
 		t.Logf("tasks shut down by Swarm so far (kill test and thaw included): %d", len(strings.Fields(ps)))
