@@ -54,11 +54,15 @@ type Replica struct {
 	parent   <-chan struct{} // closed when the parent process is gone
 }
 
-// Start builds a replica from c (validated by config.Load) and starts it:
-// the app, both listeners, the balancer, the platform and the loops, then
-// the servers. It returns once the replica serves; Wait drains it. On
-// error nothing it started is left running.
+// Start builds a replica from c (config.Load's result, or DefaultConfig
+// changed by the caller: Start validates it again) and starts it: the app,
+// both listeners, the balancer, the platform and the loops, then the
+// servers. It returns once the replica serves; Wait drains it. On error
+// nothing it started is left running.
 func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	o := options{environ: os.Environ(), hurry: secondInterrupt}
 	for _, opt := range opts {
 		opt(&o)

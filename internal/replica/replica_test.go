@@ -277,6 +277,15 @@ func TestStartFailureReleasesPorts(t *testing.T) {
 	ln.Close()
 }
 
+// An invalid config stops Start before anything starts.
+func TestStartValidates(t *testing.T) {
+	c := testConfig("bad")
+	c.Balancer.MaxInflight = 0
+	if _, err := Start(c, WithLogger(quiet())); err == nil || !strings.Contains(err.Error(), "MITOSIS_MAX_INFLIGHT") {
+		t.Fatalf("Start = %v, want an error naming MITOSIS_MAX_INFLIGHT", err)
+	}
+}
+
 // The app is one of: a handler, a command, an upstream; two at once is an
 // error before anything starts.
 func TestStartRejectsTwoApps(t *testing.T) {
