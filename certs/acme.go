@@ -48,7 +48,7 @@ func (mg *Manager) order(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ders, _, err := client.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	ders, _, err := client.CreateCertFromOrder(ctx, o, csr, true)
 	if err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}

@@ -105,6 +105,7 @@ func New(cfg Config, tier Tier, m *Metrics, log *slog.Logger, now func() time.Ti
 			log.Warn("TLS store unreadable: starting without it", "dir", cfg.StoreDir, "err", err)
 		}
 		mg.adopt(s, false, "store")
+		mg.ready.Store(mg.cur.Load() != nil)
 	}
 	return mg, nil
 }

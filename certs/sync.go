@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +166,7 @@ func (mg *Manager) adopt(s State, fromLeader bool, from string) {
 		(mg.acct == nil || mg.acct.URL == "" || fromLeader && mg.acct.URL != a.URL) {
 		mg.acct, acctChanged = a, true
 	}
-	if c != nil && mg.covers(c) && (mg.cert == nil || c.cert.Leaf.NotBefore.After(mg.cert.cert.Leaf.NotBefore) || now.After(mg.cert.cert.Leaf.NotAfter)) {
+	if c != nil && mg.covers(c) && (mg.cert == nil || newer(c.cert.Leaf, mg.cert.cert.Leaf, fromLeader) || now.After(mg.cert.cert.Leaf.NotAfter)) {
 		mg.cert, certChanged = c, true
 	}
 	mg.mu.Unlock()
@@ -179,6 +180,22 @@ func (mg *Manager) adopt(s State, fromLeader bool, from string) {
 	if from != "store" {
 		mg.persist()
 	}
+}
+
+// newer reports whether certificate c replaces cur: it lasts longer, or
+// as long but was issued later, or (from the leader, which decides) it is
+// a different certificate lasting as long: x509 times count seconds, and
+// a renewal can come within the second of the order before it.
+func newer(c, cur *x509.Certificate, fromLeader bool) bool {
+	switch {
+	case c.NotAfter.After(cur.NotAfter):
+		return true
+	case c.NotAfter.Before(cur.NotAfter):
+		return false
+	case c.NotBefore.After(cur.NotBefore):
+		return true
+	}
+	return fromLeader && c.NotBefore.Equal(cur.NotBefore) && c.SerialNumber.Cmp(cur.SerialNumber) != 0
 }
 
 // snapshot is the state this replica holds, challenges included.
