@@ -142,14 +142,11 @@ func checkDomain(d string) error {
 	return nil
 }
 
-// Validate checks the settings and, with files, loads them: a missing or
-// unreadable file, a key that does not match the certificate or an expired
-// certificate is an error naming the variable and the file. now is the
-// clock for the expiry check (nil: time.Now).
-func (c Config) Validate(now func() time.Time) error {
-	if now == nil {
-		now = time.Now
-	}
+// Validate checks the settings. It does not read the files: New does (so
+// that "mitosis healthcheck", which reads the configuration too, does not
+// fail a running replica over a certificate that expired since it
+// started).
+func (c Config) Validate() error {
 	var errs []error
 	checkAddr := func(env, v string) {
 		if _, port, err := net.SplitHostPort(v); err != nil {
@@ -174,10 +171,6 @@ func (c Config) Validate(now func() time.Time) error {
 		errs = append(errs, fmt.Errorf("MITOSIS_TLS_KEY=%q: needs MITOSIS_TLS_CERT", c.KeyFile))
 	case c.CertFile != "" && c.KeyFile == "":
 		errs = append(errs, fmt.Errorf("MITOSIS_TLS_CERT=%q: needs MITOSIS_TLS_KEY", c.CertFile))
-	case c.CertFile != "":
-		if _, err := LoadFiles(c.CertFile, c.KeyFile, now()); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if c.ACME() {
 		if c.RedirectListen == "" {

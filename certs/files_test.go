@@ -63,11 +63,15 @@ func TestLoadFilesBadInput(t *testing.T) {
 			if fe.Var != tc.wantVar || fe.File != file || !strings.Contains(err.Error(), tc.wantText) || !strings.Contains(err.Error(), file) {
 				t.Fatalf("err = %q (var %s, file %s); want %s naming %s and saying %q", err, fe.Var, fe.File, tc.wantVar, file, tc.wantText)
 			}
-			// The same problem stops start-up through Config.Validate.
+			// The same problem stops New (and so start-up).
 			cfg := DefaultConfig()
 			cfg.CertFile, cfg.KeyFile = cf, kf
-			if err := cfg.Validate(func() time.Time { return now }); err == nil || !strings.Contains(err.Error(), tc.wantVar) {
-				t.Fatalf("Validate = %v; want an error naming %s", err, tc.wantVar)
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("Validate = %v; want nil (it does not read files)", err)
+			}
+			_, err = New(cfg, nil, nil, quietLog(), func() time.Time { return now })
+			if !errors.As(err, &fe) || fe.Var != tc.wantVar {
+				t.Fatalf("New = %v; want a *FileError naming %s", err, tc.wantVar)
 			}
 		})
 	}
@@ -105,7 +109,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			err := c.Validate(nil)
+			err := c.Validate()
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("Validate = %v; want %q", err, tc.want)
 			}

@@ -264,7 +264,7 @@ func startReplica(t *testing.T, p *pebble, f *front, clk *clock, store string) *
 	cfg.CA, cfg.ACMEClient, cfg.Token, cfg.StoreDir = p.dir, p.client, testToken, store
 	cfg.SyncInterval, cfg.Settle = 50*time.Millisecond, 200*time.Millisecond
 	cfg.RetryMin, cfg.RetryMax, cfg.OrderTimeout = 100*time.Millisecond, time.Second, 30*time.Second
-	if err := cfg.Validate(nil); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	r := &replica{m: m, tier: &fakeTier{}}
