@@ -9,12 +9,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/mitosis-run/mitosis/certs"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/internal/replica"
@@ -63,6 +65,13 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		opts = append(opts, replica.WithCommand(rest))
 	}
 	r, err := replica.Start(c, opts...)
+	var fileErr *certs.FileError
+	if errors.As(err, &fileErr) {
+		// A certificate or key that cannot be served is bad input, like
+		// an invalid setting.
+		printErrors(stderr, err)
+		return 2
+	}
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1

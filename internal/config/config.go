@@ -14,6 +14,7 @@ import (
 
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/certs"
 	"github.com/mitosis-run/mitosis/health"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 	Balancer  balancer.Config
 	Health    health.Config
 	Autoscale autoscale.Config
+	TLS       certs.Config
 
 	DrainDelay   time.Duration
 	DrainTimeout time.Duration
@@ -58,6 +60,7 @@ func DefaultConfig() Config {
 		Balancer:          balancer.DefaultConfig(),
 		Health:            health.DefaultConfig(),
 		Autoscale:         autoscale.DefaultConfig(),
+		TLS:               certs.DefaultConfig(),
 		DrainDelay:        2 * time.Second,
 		DrainTimeout:      8 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -123,6 +126,7 @@ func (c Config) Validate() error {
 	if c.ParentPID < 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_PARENT_PID=%d: must be >= 0", c.ParentPID))
 	}
+	errs = append(errs, c.validateTLS())
 	b := c.Balancer
 	b.ID = c.ReplicaID
 	errs = append(errs, b.Validate(), c.Health.Validate(), c.Autoscale.Validate())
@@ -172,4 +176,29 @@ func ParseUpstream(s string) (*url.URL, error) {
 		u.Host = net.JoinHostPort(u.Hostname(), "80")
 	}
 	return u, nil
+}
+
+// validateTLS checks the TLS settings and how they fit the rest.
+func (c Config) validateTLS() error {
+	errs := []error{c.TLS.Validate()}
+	if !c.TLS.Enabled() {
+		return errors.Join(errs...)
+	}
+	addrs := map[string]string{c.Listen: "MITOSIS_LISTEN", c.AdminListen: "MITOSIS_ADMIN_LISTEN"}
+	for _, a := range []struct{ env, v string }{{"MITOSIS_TLS_LISTEN", c.TLS.Listen}, {"MITOSIS_HTTP_REDIRECT", c.TLS.RedirectListen}} {
+		if _, port, _ := net.SplitHostPort(a.v); a.v == "" || port == "0" {
+			continue // off, or a free port the kernel picks
+		}
+		if other, dup := addrs[a.v]; dup {
+			errs = append(errs, fmt.Errorf("%s=%q: must differ from %s", a.env, a.v, other))
+		}
+		addrs[a.v] = a.env
+	}
+	// With ACME the tier's account and private keys go from replica to
+	// replica over the admin port: only with the cluster token.
+	siblings := c.Driver != "off" || c.Peers != "" || c.Service != "" || c.Discovery != "auto"
+	if c.TLS.ACME() && siblings && c.Balancer.ClusterToken == "" {
+		errs = append(errs, errors.New("MITOSIS_TLS_DOMAINS: replicas share the ACME account and the certificate's private key over the admin port, which needs MITOSIS_CLUSTER_TOKEN (or MITOSIS_DRIVER=off for one replica alone)"))
+	}
+	return errors.Join(errs...)
 }

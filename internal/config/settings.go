@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/mitosis-run/mitosis/certs"
 )
 
 // settings is every MITOSIS_* variable, in the order README.md lists them.
@@ -18,6 +20,22 @@ var settings = []setting{
 	mk("MITOSIS_QUEUE_TIMEOUT", "longest wait for a slot before 503", duration(func(c *Config) *time.Duration { return &c.Balancer.QueueTimeout })),
 	mk("MITOSIS_REPLICA_HEADER", "add X-Mitosis-Replica to every response", boolean(func(c *Config) *bool { return &c.Balancer.ReplicaHeader })),
 	mk("MITOSIS_CLUSTER_TOKEN", "shared secret required on hops and /_mitosis/state", str(func(c *Config) *string { return &c.Balancer.ClusterToken })),
+	mk("MITOSIS_TLS_LISTEN", "HTTPS address (h2 and HTTP/1.1) when MITOSIS_TLS_CERT or MITOSIS_TLS_DOMAINS is set", str(func(c *Config) *string { return &c.TLS.Listen })),
+	mk("MITOSIS_TLS_CERT", "PEM certificate chain file for HTTPS (reloaded when it changes)", str(func(c *Config) *string { return &c.TLS.CertFile })),
+	mk("MITOSIS_TLS_KEY", "PEM private key file of MITOSIS_TLS_CERT", str(func(c *Config) *string { return &c.TLS.KeyFile })),
+	mk("MITOSIS_TLS_DOMAINS", "comma-separated names to obtain one certificate for from the ACME CA (the tier's leader orders it)", codec{func(c *Config, v string) error {
+		d, err := certs.ParseDomains(v)
+		if err != nil {
+			return err
+		}
+		c.TLS.Domains = d
+		return nil
+	}, func(c *Config) string { return strings.Join(c.TLS.Domains, ",") }}),
+	mk("MITOSIS_ACME_CA", "ACME directory URL", str(func(c *Config) *string { return &c.TLS.CA })),
+	mk("MITOSIS_ACME_EMAIL", "contact address of the ACME account (optional)", str(func(c *Config) *string { return &c.TLS.Email })),
+	mk("MITOSIS_TLS_STORE", "directory keeping the tier's ACME account and certificate across a restart (a volume)", str(func(c *Config) *string { return &c.TLS.StoreDir })),
+	mk("MITOSIS_HSTS", "max-age of Strict-Transport-Security on HTTPS responses (0: not sent)", duration(func(c *Config) *time.Duration { return &c.TLS.HSTS })),
+	mk("MITOSIS_HTTP_REDIRECT", "plain-HTTP address that only redirects to HTTPS and answers ACME challenges (empty: off)", str(func(c *Config) *string { return &c.TLS.RedirectListen })),
 	mk("MITOSIS_DRAIN_DELAY", "after SIGTERM, keep accepting this long while siblings learn we drain", duration(func(c *Config) *time.Duration { return &c.DrainDelay })),
 	mk("MITOSIS_DRAIN_TIMEOUT", "after SIGTERM, exit within this long in any case", duration(func(c *Config) *time.Duration { return &c.DrainTimeout })),
 	mk("MITOSIS_READ_HEADER_TIMEOUT", "time a client has to send the request headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })),

@@ -62,8 +62,7 @@ func (r *Replica) doc() admin.Doc {
 
 // isLeader: the ready replica with the smallest id among those that can act.
 func (r *Replica) isLeader() bool {
-	self := autoscale.Candidate{ID: r.cfg.ReplicaID, Ready: !r.h.Draining(), CanScale: r.plat.canScale.Load()}
-	return autoscale.Leader(self, autoscale.CandidatesOf(r.store.List()))
+	return autoscale.Leader(r.selfCandidate(), autoscale.CandidatesOf(r.store.List()))
 }
 
 // sample is the service's load as this replica sees it: itself plus the

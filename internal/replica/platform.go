@@ -255,6 +255,15 @@ func processConfig(c config.Config, environ []string, appCmd []string, log *slog
 	pc.Log = log
 	pc.Env = append(append([]string{}, environ...),
 		c.Environ("MITOSIS_PARENT_PID", "MITOSIS_REPLICA_ID", "MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN")...)
+	if c.TLS.Enabled() {
+		// The parent holds the public HTTPS and redirect ports; a child
+		// keeps its copy of the tier's TLS state (it may become the
+		// leader) on loopback ports of its own. Later entries win.
+		pc.Env = append(pc.Env, "MITOSIS_TLS_LISTEN=127.0.0.1:0")
+		if c.TLS.RedirectListen != "" {
+			pc.Env = append(pc.Env, "MITOSIS_HTTP_REDIRECT=127.0.0.1:0")
+		}
+	}
 	pc.Args = []string{}
 	if len(appCmd) > 0 {
 		pc.Args = append([]string{"--"}, appCmd...)

@@ -47,7 +47,8 @@ type Replica struct {
 	pubLn   *drain.Listener
 	conns   *drain.Tracker
 	adminLn net.Listener
-	child   *app.Child // nil unless WithCommand
+	child   *app.Child    // nil unless WithCommand
+	https   *httpsServers // nil without TLS
 
 	cancel   context.CancelFunc // stops the background loops
 	serveErr chan error
@@ -74,7 +75,7 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 		o.reg = prometheus.NewRegistry()
 		o.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	r := &Replica{cfg: c, log: o.log, now: time.Now, hurry: o.hurry, serveErr: make(chan error, 2)}
+	r := &Replica{cfg: c, log: o.log, now: time.Now, hurry: o.hurry, serveErr: make(chan error, 4)}
 	bg, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	defer func() {
@@ -83,11 +84,18 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 		}
 	}()
 
+	// The certificate files first: one that cannot be served stops
+	// start-up (a *certs.FileError) before anything starts.
+	if c.TLS.Enabled() {
+		if r.https, err = r.newHTTPS(c, o.reg, r.log); err != nil {
+			return nil, err
+		}
+	}
 	a, err := r.startApp(c, o)
 	if err != nil {
 		return nil, err
 	}
-	r.status = health.NewStatus(a.check, time.Second, nil)
+	r.status = health.NewStatus(r.tlsReady(a.check), time.Second, nil)
 
 	// Listen first: the ports are known (and taken) before siblings start.
 	ln, err := net.Listen("tcp", c.Listen)
@@ -121,13 +129,13 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	if err = r.startLoops(bg, o.reg); err != nil {
 		return nil, err
 	}
-	if err = r.serve(a.fastUpstream, o.reg); err != nil {
+	if err = r.serve(bg, a.fastUpstream, o.reg); err != nil {
 		return nil, err
 	}
 	if c.ParentPID > 0 {
 		r.parent = spawner.WatchParent(bg, c.ParentPID, 500*time.Millisecond)
 	}
-	r.log.Info("serving", "listen", r.cfg.Listen, "admin", r.cfg.AdminListen,
+	r.log.Info("serving", "listen", r.cfg.Listen, "admin", r.cfg.AdminListen, "https", r.https.addrs(),
 		"app", a.name, "driver", r.plat.kind, "discovery", r.plat.discoveryMode,
 		"max_inflight", c.Balancer.MaxInflight, "queue_max", c.Balancer.QueueMax)
 	return r, nil
@@ -219,8 +227,9 @@ func (r *Replica) startLoops(bg context.Context, reg prometheus.Registerer) erro
 }
 
 // serve starts the public server (the fast path in front when there is an
-// upstream address) and the admin server.
-func (r *Replica) serve(fastUpstream string, reg *prometheus.Registry) error {
+// upstream address), the admin server and, with TLS, the HTTPS and
+// redirect servers and the certificate manager's loop.
+func (r *Replica) serve(bg context.Context, fastUpstream string, reg *prometheus.Registry) error {
 	c := r.cfg
 	r.pub = &http.Server{
 		Handler:           r.h,
@@ -230,9 +239,14 @@ func (r *Replica) serve(fastUpstream string, reg *prometheus.Registry) error {
 		ConnState:         r.conns.Hook,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
+	if r.https != nil {
+		if err := r.https.listen(r, c); err != nil {
+			return err
+		}
+	}
 	r.admin = &http.Server{
-		Handler: admin.Handler(admin.Options{Registry: reg, Health: r.status,
-			Token: c.Balancer.ClusterToken, State: r.doc}),
+		Handler: r.https.withTLSAdmin(admin.Handler(admin.Options{Registry: reg, Health: r.status,
+			Token: c.Balancer.ClusterToken, State: r.doc})),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
@@ -253,5 +267,8 @@ func (r *Replica) serve(fastUpstream string, reg *prometheus.Registry) error {
 		go func() { r.serveErr <- r.pub.Serve(r.pubLn) }()
 	}
 	go func() { r.serveErr <- r.admin.Serve(r.adminLn) }()
+	if r.https != nil {
+		r.https.serve(bg, r.serveErr)
+	}
 	return nil
 }

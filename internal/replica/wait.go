@@ -36,6 +36,9 @@ func (r *Replica) Wait(ctx context.Context) int {
 			r.fast.Close()
 		}
 		r.pub.Close()
+		if r.https != nil {
+			r.https.close()
+		}
 		r.admin.Close()
 		r.plat.close(context.Background())
 		return r.child.ExitCode()
@@ -64,6 +67,11 @@ func (r *Replica) drain() int {
 		return 1
 	}
 	status := 0
+	var httpsDone chan error
+	if r.https != nil {
+		httpsDone = make(chan error, 1)
+		go func() { httpsDone <- r.https.drain(dctx) }()
+	}
 	r.pubLn.Quiesce()
 	select {
 	case <-r.pubLn.Done():
@@ -83,6 +91,12 @@ func (r *Replica) drain() int {
 	if err := shutdown(dctx); err != nil && status == 0 {
 		r.log.Error("drain incomplete", "err", errDrainTimeout)
 		status = 1
+	}
+	if httpsDone != nil {
+		if err := <-httpsDone; err != nil && status == 0 {
+			r.log.Error("drain incomplete (HTTPS)", "err", errDrainTimeout)
+			status = 1
+		}
 	}
 	r.cancel()
 	r.plat.close(dctx)
@@ -104,6 +118,9 @@ func (r *Replica) abort() {
 	}
 	if r.adminLn != nil {
 		r.adminLn.Close()
+	}
+	if r.https != nil {
+		r.https.close()
 	}
 	if r.plat != nil {
 		r.plat.close(context.Background())
