@@ -44,8 +44,9 @@ const wrkScript = `done = function(summary, latency, requests)
 end
 `
 
-// wrk runs one closed-loop measurement: -t1 -c<conns> for d.
-func (r *runner) wrk(ctx context.Context, url string, d time.Duration) (sample, error) {
+// wrk runs one closed-loop measurement: -t1 -c<conns> for d; extra
+// arguments (e.g. a header) go before the URL.
+func (r *runner) wrk(ctx context.Context, url string, d time.Duration, extra ...string) (sample, error) {
 	script := filepath.Join(r.o.out, "conf", "report.lua")
 	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
 		return sample{}, err
@@ -54,7 +55,8 @@ func (r *runner) wrk(ctx context.Context, url string, d time.Duration) (sample, 
 		return sample{}, err
 	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	args := []string{"-t1", "-c" + strconv.Itoa(r.o.conns), "-d" + strconv.Itoa(secs) + "s", "--latency", "--timeout", "5s", "-s", script, url}
+	args := append([]string{"-t1", "-c" + strconv.Itoa(r.o.conns), "-d" + strconv.Itoa(secs) + "s", "--latency", "--timeout", "5s", "-s", script}, extra...)
+	args = append(args, url)
 	cctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(cctx, "wrk", args...).CombinedOutput()

@@ -41,6 +41,12 @@ func (r *runner) startNginxChain(ctx context.Context) (*target, error) {
 // nginx starts one nginx (1 worker) named name on port offset listen,
 // proxying to upstream with the header work mitosis does.
 func (r *runner) nginx(ctx context.Context, name string, listen int, upstream string) (*proc, error) {
+	return r.nginxTLS(ctx, name, listen, upstream, nil)
+}
+
+// nginxTLS is nginx, serving HTTPS (HTTP/2 and HTTP/1.1) with the
+// certificate pair when tls is not nil.
+func (r *runner) nginxTLS(ctx context.Context, name string, listen int, upstream string, tls *certPair) (*proc, error) {
 	out, err := filepath.Abs(r.o.out)
 	if err != nil {
 		return nil, err
@@ -73,7 +79,7 @@ http {
     keepalive_requests 100000000;
   }
   server {
-    listen %[4]s backlog=4096;
+    listen %[4]s backlog=4096%[6]s;
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -87,7 +93,7 @@ http {
     }
   }
 }
-`, out, tmp, upstream, r.addr(listen), name)
+`, out, tmp, upstream, r.addr(listen), name, tlsDirectives(tls))
 	path, err := r.writeConf(name+".conf", conf)
 	if err != nil {
 		return nil, err
@@ -96,7 +102,11 @@ http {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, p, "http://"+r.addr(listen)+"/", 10*time.Second); err != nil {
+	scheme := "http://"
+	if tls != nil {
+		scheme = "https://"
+	}
+	if err := waitHTTP(ctx, p, scheme+r.addr(listen)+"/", 10*time.Second); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return p, nil

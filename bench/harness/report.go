@@ -18,6 +18,7 @@ type report struct {
 	started  time.Time
 	finished time.Time
 	loops    *loopResults
+	https    *httpsResults
 	memory   []memRow
 	profile  *profileResult
 	reaction *reactionResult
@@ -42,6 +43,9 @@ func (rep *report) markdown() string {
 	if rep.loops != nil {
 		b.WriteString(rep.closedTable())
 		b.WriteString(rep.openTables())
+	}
+	if rep.https != nil {
+		b.WriteString(rep.httpsSection())
 	}
 	if rep.memory != nil {
 		b.WriteString(rep.memoryTable())

@@ -32,6 +32,10 @@ const (
 	offReactionAdmin
 	offNginxInner
 	offNginxFront
+	offHTTPSPlain
+	offHTTPSAdmin
+	offHTTPSMitosis
+	offHTTPSNginx
 	portsUsed
 )
 
