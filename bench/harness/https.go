@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mitosis-run/mitosis/certs/certtest"
 )
 
 // The HTTPS part: one mitosis replica serving HTTPS (MITOSIS_TLS_LISTEN,
@@ -41,36 +36,18 @@ func tlsDirectives(tls *certPair) string {
 }
 
 // selfSigned writes an ECDSA P-256 certificate for 127.0.0.1 and localhost
-// (what the browsers' CAs issue most today, and what mitosis's ACME
-// orders) into the run's conf directory.
+// (the kind of key the public CAs issue most today, and the kind mitosis's
+// ACME orders) into the run's conf directory.
 func (r *runner) selfSigned() (*certPair, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := filepath.Join(r.o.absOut, "conf", "https")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cert, key, _, err := certtest.Write(dir, time.Now().Add(-time.Hour), time.Now().Add(7*24*time.Hour), "localhost", "127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(7 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		return nil, err
-	}
-	kd, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := r.writeConf("https-cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	if err != nil {
-		return nil, err
-	}
-	key, err := r.writeConf("https-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})))
-	if err != nil {
-		return nil, err
-	}
-	return &certPair{cert, key}, os.Chmod(key, 0o600)
+	return &certPair{cert, key}, nil
 }
 
 // httpsResults holds every round of both HTTPS targets.
