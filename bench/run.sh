@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The mitosis benchmark: one command, from any directory.
 #
-#   bench/run.sh                  everything, writes BENCHMARKS.md (about 17 min)
+#   bench/run.sh                  everything, writes BENCHMARKS.md (about 20 min)
 #   bench/run.sh -quick           1 round of 3 s, no reaction run; writes bench/out/BENCHMARKS.md
 #   bench/run.sh reaction         only the load-step reaction run (about 4 min)
 #   bench/run.sh https            only HTTPS: mitosis vs nginx, same certificate (about 3 min)
