@@ -69,8 +69,9 @@ func (ca *testCA) issue(t *testing.T, serial int64, nb, na time.Time, names ...s
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
 }
 
-// writePair writes cert and key into dir and returns their paths. mod, if
-// not zero, is set as both files' modification time.
+// writePair writes cert and key (a nil one is left as it is) into dir and
+// returns their paths. mod, if not zero, is set as the files' modification
+// time.
 func writePair(t *testing.T, dir string, certPEM, keyPEM []byte, mod time.Time) (string, string) {
 	t.Helper()
 	cf, kf := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -81,13 +82,19 @@ func writePair(t *testing.T, dir string, certPEM, keyPEM []byte, mod time.Time) 
 		if f.b == nil {
 			continue
 		}
-		if err := os.WriteFile(f.p, f.b, 0o600); err != nil {
+		// Written aside and renamed: the reloader never reads half a
+		// file (what TestReload tries is half a pair).
+		tmp := f.p + ".tmp"
+		if err := os.WriteFile(tmp, f.b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if !mod.IsZero() {
-			if err := os.Chtimes(f.p, mod, mod); err != nil {
+			if err := os.Chtimes(tmp, mod, mod); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := os.Rename(tmp, f.p); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return cf, kf
