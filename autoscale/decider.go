@@ -53,9 +53,12 @@ type Decision struct {
 	ShedDelta uint64 `json:"shed_delta"`
 	Ready     int    `json:"ready"`
 	Current   int    `json:"current"`
-	Desired   int    `json:"desired"`
-	Reason    string `json:"reason"`
-	Panic     bool   `json:"panic"`
+	// Running is how many replicas the platform reported running, filled in
+	// by the Loop (0 when its Status failed).
+	Running int    `json:"running"`
+	Desired int    `json:"desired"`
+	Reason  string `json:"reason"`
+	Panic   bool   `json:"panic"`
 	// Leader reports whether this replica was the one allowed to act.
 	Leader bool `json:"leader"`
 	// Acted is true when Scale was called and succeeded.

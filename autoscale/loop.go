@@ -89,7 +89,7 @@ func NewLoop(cfg Config, d driver, s sampler, e elector, reg prometheus.Register
 	if d == nil || s == nil || e == nil {
 		return nil, errors.New("autoscale: NewLoop needs a driver, a sampler and an elector")
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(reg, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +164,9 @@ func (l *Loop) Step(ctx context.Context, now time.Time) Decision {
 
 	d := l.dec.Decide(now, current)
 	d.Leader = leader
+	if statusErr == nil {
+		d.Running = st.Running
+	}
 	var scaleErr error
 	switch {
 	case statusErr != nil:

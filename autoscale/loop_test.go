@@ -171,6 +171,39 @@ func TestLoopLeaderScales(t *testing.T) {
 	}
 }
 
+// TestLoopPlatformMetrics: the series the alert rules read (platform
+// reachability, running replicas, the configured bounds) follow the
+// driver's Status.
+func TestLoopPlatformMetrics(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MinReplicas, cfg.MaxReplicas = 2, 7
+	r := newRig(t, cfg, 3, 21)
+	r.drv.set(func(f *fakeDriver) { f.St.Running = 2 })
+	if d := r.step(); d.Running != 2 {
+		t.Fatalf("decision running = %d, want the driver's 2", d.Running)
+	}
+	for name, want := range map[string]float64{
+		"mitosis_platform_up": 1, "mitosis_replicas_running": 2,
+		"mitosis_replicas_min": 2, "mitosis_replicas_max": 7,
+	} {
+		if got := r.metric(t, name, nil); got != want {
+			t.Errorf("%s = %g, want %g", name, got, want)
+		}
+	}
+	r.drv.set(func(f *fakeDriver) { f.StatusErr = errors.New("guard unreachable") })
+	if d := r.step(); d.Running != 0 {
+		t.Fatalf("decision running = %d without a Status, want 0", d.Running)
+	}
+	if got := r.metric(t, "mitosis_platform_up", nil); got != 0 {
+		t.Errorf("mitosis_platform_up = %g while Status fails, want 0", got)
+	}
+	r.drv.set(func(f *fakeDriver) { f.StatusErr = nil })
+	r.step()
+	if got := r.metric(t, "mitosis_platform_up", nil); got != 1 {
+		t.Errorf("mitosis_platform_up = %g after recovery, want 1", got)
+	}
+}
+
 func TestLoopFollowerNeverScales(t *testing.T) {
 	r := newRig(t, DefaultConfig(), 2, 70)
 	r.lead = false

@@ -11,6 +11,10 @@ import (
 //
 //	mitosis_replicas_desired                        desired replicas of the last decision
 //	mitosis_replicas_current                        current replicas (driver Status, else ready members)
+//	mitosis_replicas_running                        replicas running (driver Status; 0 while it fails)
+//	mitosis_replicas_min, mitosis_replicas_max      the configured bounds (for "at max" alerts)
+//	mitosis_platform_up                             1 while the platform (daemon, guard, process
+//	                                                table) answers the driver's Status, else 0
 //	mitosis_autoscale_panic                         1 while in panic mode
 //	mitosis_autoscale_leader                        1 if this replica is the one that acts
 //	mitosis_autoscale_concurrency{window}           averaged demand, window="stable|panic"
@@ -19,6 +23,7 @@ import (
 //	                                                result (ok|conflict|error|dry_run)
 type metrics struct {
 	desired, current, panic, leader, lastDecision prometheus.Gauge
+	running, minR, maxR, platformUp               prometheus.Gauge
 	stableC, panicC                               prometheus.Gauge
 	events                                        map[[2]string]prometheus.Counter // {direction, result}
 }
@@ -30,7 +35,7 @@ var (
 
 // newMetrics creates the series and registers them on reg; a nil reg keeps
 // them unregistered (tests that do not look at metrics).
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, cfg Config) (*metrics, error) {
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 	}
@@ -48,10 +53,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		panic:        gauge("mitosis_autoscale_panic", "1 while the autoscaler is in panic mode, else 0."),
 		leader:       gauge("mitosis_autoscale_leader", "1 if this replica is the one that calls the driver, else 0."),
 		lastDecision: gauge("mitosis_autoscale_last_decision_timestamp_seconds", "Unix time of the last autoscale decision."),
+		running:      gauge("mitosis_replicas_running", "Replicas running as the driver's Status last reported them (0 while it fails)."),
+		minR:         gauge("mitosis_replicas_min", "MITOSIS_MIN_REPLICAS: the fewest replicas the autoscaler keeps."),
+		maxR:         gauge("mitosis_replicas_max", "MITOSIS_MAX_REPLICAS: the most replicas the autoscaler asks for."),
+		platformUp:   gauge("mitosis_platform_up", "1 while the platform (Docker daemon, guard, process table) answers the driver's Status, else 0."),
 		stableC:      conc.WithLabelValues("stable"),
 		panicC:       conc.WithLabelValues("panic"),
 		events:       map[[2]string]prometheus.Counter{},
 	}
+	m.minR.Set(float64(cfg.MinReplicas))
+	m.maxR.Set(float64(cfg.MaxReplicas))
 	// Resolve every label pair now so all series exist (at 0) from the
 	// first scrape and rate() sees the first event.
 	for _, d := range eventDirections {
@@ -63,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.desired, m.current, m.panic, m.leader, m.lastDecision, conc, events} {
+	for _, c := range []prometheus.Collector{m.desired, m.current, m.running, m.minR, m.maxR, m.platformUp, m.panic, m.leader, m.lastDecision, conc, events} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -78,6 +89,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) observe(d Decision) {
 	m.desired.Set(float64(d.Desired))
 	m.current.Set(float64(d.Current))
+	m.running.Set(float64(d.Running))
+	m.platformUp.Set(b2f(d.Result != ResultNoStatus))
 	m.panic.Set(b2f(d.Panic))
 	m.leader.Set(b2f(d.Leader))
 	m.lastDecision.Set(float64(d.Time.UnixNano()) / 1e9)
