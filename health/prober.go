@@ -70,8 +70,11 @@ func NewProber(store *pool.Store, f *pool.Fetcher, cfg Config, selfID string, lo
 	}
 }
 
-// Register registers mitosis_state_polls_total on reg.
+// Register registers mitosis_state_polls_total on reg, both results at 0
+// from the first scrape, so rate() and alerts see the first failure.
 func (p *Prober) Register(reg prometheus.Registerer) error {
+	p.polls.WithLabelValues("ok")
+	p.polls.WithLabelValues("error")
 	return reg.Register(p.polls)
 }
 
