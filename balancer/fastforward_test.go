@@ -130,6 +130,10 @@ func TestFastForward(t *testing.T) {
 	if n := labeledCounter(t, a.reg, "mitosis_forwarded_total", "outcome", "ok"); n != 2 {
 		t.Errorf("forwarded ok = %v, want 2", n)
 	}
+	fa, fb := a.h.ForwardedCount(), b.h.ForwardedCount()
+	if fa != 2 || fb != 0 {
+		t.Errorf("ForwardedCount() = %d on a, %d on b; want 2 and 0", fa, fb)
+	}
 }
 
 // TestFastForwardDialError: a sibling that cannot be reached is marked

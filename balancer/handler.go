@@ -180,6 +180,15 @@ func (h *Handler) SetDraining() { h.draining.Store(true) }
 // Draining reports whether SetDraining was called.
 func (h *Handler) Draining() bool { return h.draining.Load() }
 
+// ForwardedCount is how many requests this replica has handed to a sibling
+// (each counted once, whatever its retries); 0 without siblings.
+func (h *Handler) ForwardedCount() uint64 {
+	if h.fw == nil {
+		return 0
+	}
+	return h.fw.forwards.Load()
+}
+
 // Load is the handler's load in the form siblings exchange.
 func (h *Handler) Load() pool.Load {
 	return pool.Load{
