@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -90,6 +91,29 @@ func Open(t testing.TB, width, height int) *Page {
 		cancelA()
 		t.Fatalf("starting %s: %v", bin, err)
 	}
+	done := p.listen(ctx)
+	t.Cleanup(func() { cancelC(); cancelA(); <-done })
+	return p
+}
+
+// NewTab opens another tab in p's browser, listening to its own console;
+// Cleanup closes it.
+func (p *Page) NewTab(t testing.TB) *Page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(p.Ctx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		t.Fatalf("new tab: %v", err)
+	}
+	tab := &Page{Ctx: ctx}
+	done := tab.listen(ctx)
+	t.Cleanup(func() { cancel(); <-done })
+	return tab
+}
+
+// listen collects the tab's console until ctx ends; the channel closes
+// then.
+func (p *Page) listen(ctx context.Context) <-chan struct{} {
 	messages := chromedp.Console(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -101,8 +125,32 @@ func Open(t testing.TB, width, height int) *Page {
 			p.add(m)
 		}
 	}()
-	t.Cleanup(func() { cancelC(); cancelA(); <-done })
-	return p
+	return done
+}
+
+// ArtifactPath is where a test saves a file for CI to keep: name under
+// .ci/artifacts/ of the repository (git-ignored), created if missing.
+func ArtifactPath(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	out := filepath.Join(dir, ".ci", "artifacts")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(out, name)
 }
 
 func (p *Page) add(m chromedp.ConsoleMessage) {

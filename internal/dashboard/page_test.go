@@ -5,8 +5,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,8 +74,7 @@ func (s *scenario) frame(i int) Frame {
 // TestPageInBrowser loads the page in headless Chromium on a synthetic
 // history: no console error, every chart drawn, the legend's last values
 // right, the scale changes highlighted with their reasons and the steady
-// ticks folded. With SCREENSHOT_DIR set it saves dashboard-synthetic.png
-// there.
+// ticks folded. It saves .ci/artifacts/dashboard-synthetic.png.
 func TestPageInBrowser(t *testing.T) {
 	page := browsertest.Open(t, 1400, 1000)
 	s := &scenario{start: time.Now().Add(-10 * time.Minute)}
@@ -128,10 +125,8 @@ func TestPageInBrowser(t *testing.T) {
 	if err != nil || rows != 2 {
 		t.Errorf("replica table has %d rows (%v), want 2", rows, err)
 	}
-	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
-		if err := page.Screenshot(filepath.Join(dir, "dashboard-synthetic.png")); err != nil {
-			t.Error(err)
-		}
+	if err := page.Screenshot(browsertest.ArtifactPath(t, "dashboard-synthetic.png")); err != nil {
+		t.Error(err)
 	}
 	if errs := page.Errors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
