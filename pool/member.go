@@ -38,13 +38,17 @@ type Member struct {
 	Capacity int `json:"capacity"`
 	// QueueMax is the member's MAX_QUEUE.
 	QueueMax int `json:"queue_max"`
-	// LatencyEWMA and LatencyP95 are the member's app latency.
+	// LatencyEWMA, LatencyP50 and LatencyP95 are the member's app latency.
 	LatencyEWMA time.Duration `json:"latency_ewma_ns"`
+	LatencyP50  time.Duration `json:"latency_p50_ns"`
 	LatencyP95  time.Duration `json:"latency_p95_ns"`
 	// RPS is the member's request rate as it reported it.
 	RPS float64 `json:"rps"`
 	// Shed is the member's cumulative shed count.
 	Shed uint64 `json:"shed"`
+	// Forwarded is the member's cumulative count of requests it handed to
+	// a sibling.
+	Forwarded uint64 `json:"forwarded"`
 	// CanScale reports whether the member can act on the platform
 	// (autoscale election considers only those).
 	CanScale bool `json:"can_scale"`

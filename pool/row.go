@@ -33,9 +33,11 @@ func RowOf(m Member, st State, now time.Time) Member {
 	m.Capacity = st.Capacity
 	m.QueueMax = st.QueueMax
 	m.LatencyEWMA = msToDuration(st.LatencyMS.EWMA)
+	m.LatencyP50 = msToDuration(st.LatencyMS.P50)
 	m.LatencyP95 = msToDuration(st.LatencyMS.P95)
 	m.RPS = st.RPS
 	m.Shed = st.Shed
+	m.Forwarded = st.Forwarded
 	m.CanScale = st.CanScale
 	m.Updated = now
 	m.State = StateReady

@@ -32,7 +32,10 @@ type State struct {
 	LatencyMS Latency `json:"latency_ms"`
 	TotalMS   Latency `json:"total_latency_ms"`
 	Shed      uint64  `json:"shed"`
-	Draining  bool    `json:"draining"`
-	Ready     bool    `json:"ready"`
-	CanScale  bool    `json:"can_scale"`
+	// Forwarded is the cumulative count of requests this replica handed
+	// to a sibling (0 from replicas that predate the field).
+	Forwarded uint64 `json:"forwarded"`
+	Draining  bool   `json:"draining"`
+	Ready     bool   `json:"ready"`
+	CanScale  bool   `json:"can_scale"`
 }

@@ -21,9 +21,6 @@ type Frame struct {
 	// Desired, Running and Pending are the platform's replica counts as
 	// last read (0 when unknown, e.g. the driver is off).
 	Desired, Running, Pending int
-	// Forwarded is this replica's cumulative count of requests handed to a
-	// sibling (forwarded siblings' counts are not known yet: see Point).
-	Forwarded uint64
 }
 
 // Point is one tick of the tier's history, as the page charts it. Keys are
@@ -46,11 +43,10 @@ type Point struct {
 	// served.
 	P50 float64 `json:"p50,omitempty"`
 	P95 float64 `json:"p95,omitempty"`
-	// Shed is requests shed per second since the previous tick, summed
-	// member by member (a member that appears or restarts adds nothing).
-	Shed float64 `json:"shed"`
-	// Forwarded is requests per second this replica handed to siblings
-	// since the previous tick.
+	// Shed and Forwarded are requests shed (answered 503) and handed to a
+	// sibling per second since the previous tick, summed member by member
+	// (a member that appears or restarts adds nothing).
+	Shed      float64 `json:"shed"`
 	Forwarded float64 `json:"forwarded"`
 }
 
@@ -61,18 +57,20 @@ type History struct {
 	next  int // index the next point goes to
 	count int // points held, at most len(ring)
 
-	// The previous tick's cumulative counters, to turn them into rates.
-	// Two maps swapped and cleared each tick: no allocation once warm.
-	prevT    time.Time
-	prevShed map[string]uint64
-	curShed  map[string]uint64
-	prevFwd  uint64
+	// The previous tick's cumulative counters by member key, to turn them
+	// into rates. Two maps swapped and cleared each tick: no allocation
+	// once warm.
+	prevT     time.Time
+	prev, cur map[string]counts
 }
+
+// counts are one member's cumulative counters.
+type counts struct{ shed, fwd uint64 }
 
 // NewHistory returns a History of size points (at least 2).
 func NewHistory(size int) *History {
 	size = max(size, 2)
-	return &History{ring: make([]Point, size), prevShed: map[string]uint64{}, curShed: map[string]uint64{}}
+	return &History{ring: make([]Point, size), prev: map[string]counts{}, cur: map[string]counts{}}
 }
 
 // SizeFor is the number of points that cover span at one point per tick.
@@ -92,23 +90,21 @@ func (h *History) Record(f Frame) Point {
 	defer h.mu.Unlock()
 	p := point(f)
 	dt := f.Time.Sub(h.prevT).Seconds()
-	var shed uint64
+	var shed, fwd uint64
 	for i := range f.Members {
 		m := &f.Members[i]
-		h.curShed[m.Key] += m.Shed
-		if prev, ok := h.prevShed[m.Key]; ok && m.Shed > prev {
-			shed += m.Shed - prev
+		h.cur[m.Key] = counts{m.Shed, m.Forwarded}
+		if prev, ok := h.prev[m.Key]; ok {
+			shed += increase(prev.shed, m.Shed)
+			fwd += increase(prev.fwd, m.Forwarded)
 		}
 	}
 	if !h.prevT.IsZero() && dt > 0 {
-		p.Shed = float64(shed) / dt
-		if f.Forwarded > h.prevFwd {
-			p.Forwarded = float64(f.Forwarded-h.prevFwd) / dt
-		}
+		p.Shed, p.Forwarded = round3(float64(shed)/dt), round3(float64(fwd)/dt)
 	}
-	h.prevT, h.prevFwd = f.Time, f.Forwarded
-	h.prevShed, h.curShed = h.curShed, h.prevShed
-	clear(h.curShed)
+	h.prevT = f.Time
+	h.prev, h.cur = h.cur, h.prev
+	clear(h.cur)
 
 	h.ring[h.next] = p
 	h.next = (h.next + 1) % len(h.ring)
@@ -116,10 +112,19 @@ func (h *History) Record(f Frame) Point {
 	return p
 }
 
+// increase is how much a counter grew; a counter that went back (its
+// replica restarted) grew by nothing we can know.
+func increase(prev, now uint64) uint64 {
+	if now > prev {
+		return now - prev
+	}
+	return 0
+}
+
 // point sums the frame's members into the tier's figures (rates aside).
 func point(f Frame) Point {
 	p := Point{T: f.Time.UnixMilli(), Desired: f.Desired, Running: f.Running, Pending: f.Pending}
-	var rps, p95w float64
+	var rps, p50w, p95w float64
 	for i := range f.Members {
 		m := &f.Members[i]
 		if m.State == pool.StateDown {
@@ -133,11 +138,12 @@ func point(f Frame) Point {
 		p.Queued += max(m.Queued, 0)
 		if m.RPS > 0 && m.LatencyP95 > 0 {
 			rps += m.RPS
+			p50w += m.RPS * ms(m.LatencyP50)
 			p95w += m.RPS * ms(m.LatencyP95)
 		}
 	}
 	if rps > 0 {
-		p.P95 = round3(p95w / rps)
+		p.P50, p.P95 = round3(p50w/rps), round3(p95w/rps)
 	}
 	p.RPS = round3(p.RPS)
 	return p

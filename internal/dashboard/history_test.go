@@ -12,8 +12,12 @@ import (
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func member(key string, st pool.MemberState, rps float64, inflight, queued int, p95 time.Duration, shed uint64) pool.Member {
-	return pool.Member{Key: key, ID: key, AdminAddr: key, State: st, RPS: rps, Inflight: inflight, Queued: queued, LatencyP95: p95, Shed: shed}
+	return pool.Member{Key: key, ID: key, AdminAddr: key, State: st, RPS: rps, Inflight: inflight, Queued: queued,
+		LatencyP50: p95 / 2, LatencyP95: p95, Shed: shed}
 }
+
+// fwd is m with a forwarded count.
+func fwd(m pool.Member, n uint64) pool.Member { m.Forwarded = n; return m }
 
 // TestPointSumsTheTier: the tier's figures are sums over its members (the
 // page once showed one replica's 49.7 req/s while the tier did 376), the
@@ -28,8 +32,8 @@ func TestPointSumsTheTier(t *testing.T) {
 	}}
 	p := point(f)
 	want := Point{T: t0.UnixMilli(), Desired: 4, Running: 3, Pending: 1, Ready: 2, RPS: 376, Inflight: 15, Queued: 3,
-		P95: (49.7*100 + 150.3*120 + 176*110) / 376}
-	want.P95 = round3(want.P95)
+		P95: round3((49.7*100 + 150.3*120 + 176*110) / 376)}
+	want.P50 = round3(want.P95 / 2)
 	if p != want {
 		t.Errorf("point\n got  %+v\n want %+v", p, want)
 	}
@@ -43,20 +47,24 @@ func TestPointSumsTheTier(t *testing.T) {
 // lower one, adds nothing.
 func TestRecordRates(t *testing.T) {
 	h := NewHistory(10)
-	frame := func(sec int, fwd uint64, ms ...pool.Member) Frame {
-		return Frame{Time: t0.Add(time.Duration(sec) * time.Second), Forwarded: fwd, Members: ms}
+	frame := func(sec int, ms ...pool.Member) Frame {
+		return Frame{Time: t0.Add(time.Duration(sec) * time.Second), Members: ms}
+	}
+	a := func(shed, n uint64) pool.Member { return fwd(member("a", pool.StateReady, 1, 0, 0, 0, shed), n) }
+	b := func(st pool.MemberState, shed, n uint64) pool.Member {
+		return fwd(member("b", st, 1, 0, 0, 0, shed), n)
 	}
 	steps := []struct {
 		f          Frame
 		shed, fwds float64
 	}{
-		{frame(0, 100, member("a", pool.StateReady, 1, 0, 0, 0, 10)), 0, 0},
-		{frame(2, 110, member("a", pool.StateReady, 1, 0, 0, 0, 14)), 2, 5},
-		// b joins with 500 shed of its own: not a burst.
-		{frame(4, 110, member("a", pool.StateReady, 1, 0, 0, 0, 14), member("b", pool.StateReady, 1, 0, 0, 0, 500)), 0, 0},
-		{frame(6, 114, member("a", pool.StateReady, 1, 0, 0, 0, 20), member("b", pool.StateReady, 1, 0, 0, 0, 502)), 4, 2},
-		// a restarts (count back to 1), b down but still counted for shed.
-		{frame(8, 114, member("a", pool.StateReady, 1, 0, 0, 0, 1), member("b", pool.StateDown, 1, 0, 0, 0, 506)), 2, 0},
+		{frame(0, a(10, 100)), 0, 0},
+		{frame(2, a(14, 110)), 2, 5},
+		// b joins with counts of its own: not a burst.
+		{frame(4, a(14, 110), b(pool.StateReady, 500, 900)), 0, 0},
+		{frame(6, a(20, 114), b(pool.StateReady, 502, 902)), 4, 3},
+		// a restarts (counts back to 1), b down but still counted.
+		{frame(8, a(1, 1), b(pool.StateDown, 506, 903)), 2, 0.5},
 	}
 	for i, s := range steps {
 		p := h.Record(s.f)

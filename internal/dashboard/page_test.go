@@ -43,8 +43,7 @@ func (s *scenario) frame(i int) Frame {
 	if i >= 55 && i < 190 {
 		load = 380 + 20*math.Sin(float64(i)/5)
 	}
-	f := Frame{Time: now, Desired: desired, Running: running, Pending: desired - running, Self: "127.0.0.1:9090",
-		Forwarded: uint64(i * i / 4), Leader: true}
+	f := Frame{Time: now, Desired: desired, Running: running, Pending: desired - running, Self: "127.0.0.1:9090", Leader: true}
 	for r := range running {
 		key := fmt.Sprintf("127.0.0.1:%d", 9090+r)
 		q := 0
@@ -54,7 +53,8 @@ func (s *scenario) frame(i int) Frame {
 		f.Members = append(f.Members, pool.Member{
 			Key: key, ID: fmt.Sprintf("web-%d", r+1), Addr: fmt.Sprintf("127.0.0.1:%d", 8080+r), AdminAddr: key,
 			State: pool.StateReady, RPS: load / float64(running), Inflight: int(load/float64(running)/10) + 1, Capacity: 100, Queued: q,
-			LatencyP95: time.Duration(100+10*q) * time.Millisecond, Shed: uint64(min(max(i-56, 0), 6) * 3),
+			LatencyP50: time.Duration(90+5*q) * time.Millisecond, LatencyP95: time.Duration(100+10*q) * time.Millisecond,
+			Shed: uint64(min(max(i-56, 0), 6) * 3), Forwarded: uint64(i * int(load) / 40 * r),
 		})
 	}
 	dec := autoscale.Decision{Time: now, Current: desired, Desired: desired, Result: autoscale.ResultNoChange,

@@ -9,6 +9,7 @@ import (
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/internal/admin"
+	"github.com/mitosis-run/mitosis/internal/dashboard"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -16,7 +17,7 @@ import (
 // siblings read at /_mitosis/state and, through pool.RowOf, what its own
 // row in the sample is made of. Percentiles are the signal's, bucketed
 // (see pool.Latency).
-func stateOf(id string, publicPort int, s balancer.Snapshot, draining, ready, canScale bool) pool.State {
+func stateOf(id string, publicPort int, s balancer.Snapshot, forwarded uint64, draining, ready, canScale bool) pool.State {
 	return pool.State{
 		ID:         id,
 		PublicPort: publicPort,
@@ -28,6 +29,7 @@ func stateOf(id string, publicPort int, s balancer.Snapshot, draining, ready, ca
 		LatencyMS:  pool.LatencyOf(s.App.P50, s.App.P95, s.App.P99, s.App.EWMA),
 		TotalMS:    pool.LatencyOf(s.Total.P50, s.Total.P95, s.Total.P99, s.Total.EWMA),
 		Shed:       s.Shed,
+		Forwarded:  forwarded,
 		Draining:   draining,
 		Ready:      ready,
 		CanScale:   canScale,
@@ -36,7 +38,7 @@ func stateOf(id string, publicPort int, s balancer.Snapshot, draining, ready, ca
 
 // selfState is this replica's load as of now.
 func (r *Replica) selfState(now time.Time) pool.State {
-	return stateOf(r.cfg.ReplicaID, portOf(r.cfg.Listen), r.h.Signal().Snapshot(now), r.h.Draining(),
+	return stateOf(r.cfg.ReplicaID, portOf(r.cfg.Listen), r.h.Signal().Snapshot(now), r.h.ForwardedCount(), r.h.Draining(),
 		r.status.Ready(context.Background()) == nil, r.plat.canScale.Load())
 }
 
@@ -58,6 +60,35 @@ func (r *Replica) doc() admin.Doc {
 		d.Decisions = r.loop.History()
 	}
 	return d
+}
+
+// frame is what the dashboard records each tick: the table with this
+// replica's own row, and the platform's counts. Without a driver, or
+// before its first Status, the ready members stand for both counts.
+func (r *Replica) frame(now time.Time) dashboard.Frame {
+	self := r.selfMember(now)
+	pd := r.plat.doc()
+	f := dashboard.Frame{Time: now, Members: append(r.store.List(), self), Self: self.Key,
+		Draining: r.h.Draining(), Leader: pd.Leader, Error: pd.Error, Desired: pd.Desired, Running: pd.Running}
+	if r.plat.driver == nil || r.plat.last.Load() == nil {
+		for _, m := range f.Members {
+			if m.State == pool.StateReady {
+				f.Running++
+			}
+		}
+		f.Desired = f.Running
+	}
+	f.Pending = max(f.Desired-f.Running, 0)
+	return f
+}
+
+// decisions is the autoscale loop's history for the dashboard (nil
+// without a driver).
+func (r *Replica) decisions() func() []autoscale.Decision {
+	if r.loop == nil {
+		return nil
+	}
+	return r.loop.History
 }
 
 // isLeader: the ready replica with the smallest id among those that can act.
