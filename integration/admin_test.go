@@ -99,8 +99,13 @@ func TestAdminEndpoints(t *testing.T) {
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(resp.Body)
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
-			!strings.Contains(b.String(), "<html") || !strings.Contains(b.String(), "adm") {
-			t.Fatalf("GET /_mitosis/ = %d %s, want an HTML page naming the replica:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), b.String())
+			!strings.Contains(b.String(), "<html") || !strings.Contains(b.String(), "/_mitosis/assets/app.js") {
+			t.Fatalf("GET /_mitosis/ = %d %s, want the HTML page:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), b.String())
+		}
+		// Its data names the replica and sums the tier.
+		code, body, err := get(p.adminURL("/_mitosis/api/view"), nil)
+		if err != nil || code != 200 || !strings.Contains(body, `"id":"adm"`) || !strings.Contains(body, `"points":[`) {
+			t.Fatalf("GET /_mitosis/api/view = %d %v:\n%s", code, err, body)
 		}
 		// The admin root leads to the page.
 		noFollow := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -142,7 +147,7 @@ func TestReplicaHeaderOff(t *testing.T) {
 
 func TestClusterTokenGuardsState(t *testing.T) {
 	integration(t)
-	p := startReady(t, "tok", []string{"MITOSIS_CLUSTER_TOKEN=s"})
+	p := startReady(t, "tok", []string{"MITOSIS_CLUSTER_TOKEN=s", "MITOSIS_PPROF=true"})
 	tests := []struct {
 		name string
 		hdr  map[string]string
@@ -151,6 +156,7 @@ func TestClusterTokenGuardsState(t *testing.T) {
 		{"no token", nil, http.StatusUnauthorized},
 		{"wrong token", map[string]string{"X-Mitosis-Token": "t"}, http.StatusUnauthorized},
 		{"right token", map[string]string{"X-Mitosis-Token": "s"}, http.StatusOK},
+		{"right bearer token", map[string]string{"Authorization": "Bearer s"}, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,8 +169,39 @@ func TestClusterTokenGuardsState(t *testing.T) {
 			}
 		})
 	}
+	// The page, its data, the scrape targets and the profiler too (issue
+	// 16: the page showed the state without the token).
+	for _, path := range []string{"/_mitosis/", "/_mitosis/api/view", "/_mitosis/targets", "/debug/pprof/"} {
+		code, body, err := get(p.adminURL(path), nil)
+		if err != nil || code != http.StatusUnauthorized || strings.Contains(body, `"tok"`) {
+			t.Errorf("GET %s without the token = %d %v, want 401 and nothing of the replica:\n%s", path, code, err, body)
+		}
+		if code, _, err := get(p.adminURL(path), map[string]string{"X-Mitosis-Token": "s"}); err != nil || code != 200 {
+			t.Errorf("GET %s with the token = %d %v, want 200", path, code, err)
+		}
+	}
 	// Health endpoints stay open: orchestrators do not know the token.
 	if code, _, err := get(p.adminURL("/readyz"), nil); err != nil || code != 200 {
 		t.Errorf("/readyz with a cluster token = %d %v, want 200", code, err)
+	}
+}
+
+// TestPProf: the Go profiler is off unless MITOSIS_PPROF=true.
+func TestPProf(t *testing.T) {
+	integration(t)
+	off := startReady(t, "nopprof", nil)
+	if code, _, err := get(off.adminURL("/debug/pprof/"), nil); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ by default = %d %v, want 404", code, err)
+	}
+	on := startReady(t, "pprof", []string{"MITOSIS_PPROF=true"})
+	if code, body, err := get(on.adminURL("/debug/pprof/"), nil); err != nil || code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/ with MITOSIS_PPROF=true = %d %v", code, err)
+	}
+	if code, body, err := get(on.adminURL("/debug/pprof/goroutine?debug=1"), nil); err != nil || code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("GET /debug/pprof/goroutine = %d %v: %.200s", code, err, body)
+	}
+	// Never on the public port.
+	if code, body, err := get(on.pubURL("/debug/pprof/"), nil); err != nil || strings.Contains(body, "goroutine") {
+		t.Errorf("public /debug/pprof/ = %d %v: the profiler answers on the public port", code, err)
 	}
 }

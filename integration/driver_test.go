@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -163,5 +165,44 @@ func TestProcessDriverStopsChildrenOnSIGTERM(t *testing.T) {
 	}
 	if left := kids.alive(); len(left) > 0 {
 		t.Errorf("child processes %v still running after the parent exited", left)
+	}
+}
+
+// TestTargetsListEveryReplica: /_mitosis/targets gives Prometheus' HTTP
+// service discovery the admin address of every replica the process driver
+// started, the parent's first; they answer /metrics.
+func TestTargetsListEveryReplica(t *testing.T) {
+	integration(t)
+	var kids pidSet
+	t.Cleanup(kids.killAll)
+	p := startReady(t, "sd", append(append([]string{}, driverEnv...), "MITOSIS_MIN_REPLICAS=3"))
+	kids.sample(p.cmd.Process.Pid)
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	var groups []group
+	waitFor(t, 15*time.Second, "three targets", func() bool {
+		kids.sample(p.cmd.Process.Pid)
+		code, body, err := get(p.adminURL("/_mitosis/targets"), nil)
+		if err != nil || code != 200 || json.Unmarshal([]byte(body), &groups) != nil {
+			return false
+		}
+		named := 0
+		for _, g := range groups {
+			if len(g.Targets) == 1 && g.Labels["mitosis_replica"] != "" && g.Labels["mitosis_replica"] != g.Targets[0] {
+				named++
+			}
+		}
+		return len(groups) == 3 && named == 3
+	})
+	if groups[0].Targets[0] != p.admin || groups[0].Labels["mitosis_replica"] != "sd" {
+		t.Errorf("first group %+v, want the parent %s", groups[0], p.admin)
+	}
+	for _, g := range groups {
+		code, body, err := get("http://"+g.Targets[0]+"/metrics", nil)
+		if err != nil || code != 200 || !strings.Contains(body, "mitosis_build_info{") {
+			t.Errorf("target %s (%s): /metrics = %d %v", g.Targets[0], g.Labels["mitosis_replica"], code, err)
+		}
 	}
 }

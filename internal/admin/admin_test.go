@@ -83,22 +83,44 @@ func TestStateNeedsToken(t *testing.T) {
 	}
 }
 
+// fakePage is a Page that answers /_mitosis/ with a word.
+type fakePage struct{}
+
+func (fakePage) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_mitosis/{$}", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "the page") })
+}
+
+// The page is the one given (the dashboard), and the admin root leads to
+// it; without one there is none.
 func TestPageAndRedirect(t *testing.T) {
-	srv := testServer(t, "")
-	code, hdr, body := fetch(t, srv.URL+"/_mitosis/", nil)
-	if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
-		t.Fatalf("page = %d %s", code, hdr.Get("Content-Type"))
-	}
-	for _, want := range []string{"adm-7", "12.5", "bucketed"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %q", want)
-		}
+	doc := Doc{State: pool.State{ID: "adm-7"}, Members: []pool.Member{}}
+	srv := httptest.NewServer(Handler(Options{Registry: prometheus.NewRegistry(), Health: okHealth{},
+		State: func() Doc { return doc }, Page: fakePage{}}))
+	t.Cleanup(srv.Close)
+	if code, _, body := fetch(t, srv.URL+"/_mitosis/", nil); code != http.StatusOK || body != "the page" {
+		t.Fatalf("page = %d %q", code, body)
 	}
 	if code, hdr, _ := fetch(t, srv.URL+"/", nil); code != http.StatusFound || hdr.Get("Location") != "/_mitosis/" {
 		t.Errorf("admin / = %d to %q, want 302 to /_mitosis/", code, hdr.Get("Location"))
 	}
 	if code, _, body := fetch(t, srv.URL+"/metrics", nil); code != http.StatusOK || !strings.Contains(body, "promhttp_metric_handler_errors_total") {
 		t.Errorf("/metrics = %d, want 200 with the handler's own error counter", code)
+	}
+	bare := testServer(t, "")
+	if code, _, _ := fetch(t, bare.URL+"/_mitosis/", nil); code != http.StatusNotFound {
+		t.Errorf("page without one given = %d, want 404", code)
+	}
+}
+
+// The targets, like the state, need the token.
+func TestTargetsNeedToken(t *testing.T) {
+	srv := testServer(t, "s3cret")
+	if code, _, body := fetch(t, srv.URL+"/_mitosis/targets", nil); code != http.StatusUnauthorized || strings.Contains(body, "adm-7") {
+		t.Errorf("targets without the token = %d %q", code, body)
+	}
+	code, _, body := fetch(t, srv.URL+"/_mitosis/targets", map[string]string{"Authorization": "Bearer s3cret"})
+	if code != http.StatusOK || !strings.Contains(body, `"mitosis_replica":"adm-7"`) {
+		t.Errorf("targets with a bearer token = %d %q", code, body)
 	}
 }
 

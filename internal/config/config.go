@@ -39,6 +39,8 @@ type Config struct {
 	LogLevel  slog.Level
 	LogFormat string
 	AccessLog bool
+	// PProf serves the Go profiler on the admin port (MITOSIS_PPROF).
+	PProf bool
 
 	Discovery string
 	Peers     string

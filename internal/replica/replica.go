@@ -21,7 +21,9 @@ import (
 	"github.com/mitosis-run/mitosis/health"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/app"
+	"github.com/mitosis-run/mitosis/internal/buildinfo"
 	"github.com/mitosis-run/mitosis/internal/config"
+	"github.com/mitosis-run/mitosis/internal/dashboard"
 	"github.com/mitosis-run/mitosis/internal/demo"
 	"github.com/mitosis-run/mitosis/internal/drain"
 	"github.com/mitosis-run/mitosis/pool"
@@ -38,6 +40,7 @@ type Replica struct {
 	status *health.Status
 	store  *pool.Store
 	loop   *autoscale.Loop // nil when the driver is off
+	page   *dashboard.Dashboard
 	plat   *platform
 	hurry  func() (<-chan os.Signal, func())
 
@@ -74,6 +77,10 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	if o.reg == nil {
 		o.reg = prometheus.NewRegistry()
 		o.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	build := buildinfo.Read()
+	if err := o.reg.Register(build.Collector()); err != nil {
+		return nil, fmt.Errorf("mitosis_build_info: %w", err)
 	}
 	r := &Replica{cfg: c, log: o.log, now: time.Now, hurry: o.hurry, serveErr: make(chan error, 4)}
 	bg, cancel := context.WithCancel(context.Background())
@@ -129,6 +136,9 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	if err = r.startLoops(bg, o.reg); err != nil {
 		return nil, err
 	}
+	r.page = dashboard.New(dashboard.Config{ID: c.ReplicaID, Version: build.Version, Driver: r.plat.kind,
+		Tick: c.Autoscale.Tick, Token: c.Balancer.ClusterToken}, r.frame, r.decisions(), nil)
+	go r.page.Run(bg)
 	if err = r.serve(bg, a.fastUpstream, o.reg); err != nil {
 		return nil, err
 	}
@@ -246,7 +256,7 @@ func (r *Replica) serve(bg context.Context, fastUpstream string, reg *prometheus
 	}
 	r.admin = &http.Server{
 		Handler: r.https.withTLSAdmin(admin.Handler(admin.Options{Registry: reg, Health: r.status,
-			Token: c.Balancer.ClusterToken, State: r.doc})),
+			Token: c.Balancer.ClusterToken, State: r.doc, AdminAddr: c.AdminListen, Page: r.page, PProf: c.PProf})),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),

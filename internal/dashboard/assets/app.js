@@ -123,8 +123,8 @@
     const now = st.view ? st.view.now : Date.now();
     const first = st.points.length ? st.points[0].t : now;
     // The whole 15 minutes once there is that much; until then, the
-    // history there is (at least a minute).
-    const from = Math.max(now - st.span, Math.min(first, now - 60000));
+    // history there is (at least 30 s, or 30 ticks).
+    const from = Math.max(now - st.span, Math.min(first, now - Math.max(30000, 30 * st.tick)));
     return [from, now];
   }
 
