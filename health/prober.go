@@ -161,14 +161,19 @@ func (p *Prober) poll(ctx context.Context, m pool.Member) {
 	}
 	now := p.now()
 	var before, after pool.MemberState
+	var id string
 	p.store.Update(m.Key, func(cur *pool.Member) {
 		before = cur.State
 		*cur = Judge(*cur, st, err, now, p.cfg.Fails)
-		after = cur.State
+		after, id = cur.State, cur.ID
 	})
-	// Log transitions only, never every poll.
+	// Log transitions only, never every poll; name the replica as well as
+	// its address (the id a failed poll leaves is the last one reported).
 	if before != after {
-		attrs := []any{"sibling", m.Key, "from", before, "to", after}
+		if id == "" {
+			id = "(not polled yet)"
+		}
+		attrs := []any{"sibling", m.Key, "sibling_id", id, "from", before, "to", after}
 		if err != nil {
 			attrs = append(attrs, "err", err)
 		}

@@ -1,12 +1,15 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,6 +135,33 @@ func TestProberBackAfterOneSuccess(t *testing.T) {
 	}
 	if got := counterValue(t, p, "ok"); got != 1 {
 		t.Fatalf("polls ok = %v, want 1", got)
+	}
+}
+
+// TestProberLogsNameTheSibling: a state change is logged with the
+// sibling's id as well as its address, also when it goes down (the id it
+// last reported).
+func TestProberLogsNameTheSibling(t *testing.T) {
+	sib := newSibling(t, "web-7")
+	store := pool.NewStore()
+	store.Reconcile([]pool.Target{{AdminAddr: sib.addr(), Source: "static"}}, t0)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	p := NewProber(store, &pool.Fetcher{Client: sib.srv.Client()}, testConfig(), "self-id", log, func() time.Time { return t0 })
+	ctx := context.Background()
+	p.ProbeOnce(ctx)
+	sib.failing.Store(true)
+	for range 3 {
+		p.ProbeOnce(ctx)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2 (ready, down):\n%s", len(lines), logs.String())
+	}
+	for i, to := range []string{"to=ready", "to=down"} {
+		if !strings.Contains(lines[i], "sibling_id=web-7") || !strings.Contains(lines[i], "sibling="+sib.addr()) || !strings.Contains(lines[i], to) {
+			t.Errorf("line %d %q: want the sibling's id, address and %s", i, lines[i], to)
+		}
 	}
 }
 
