@@ -338,7 +338,13 @@ type serviceInfo struct {
 	Replicated bool
 	// Running counts running tasks (REPLICAS left of the slash).
 	Running int
+	// StopGrace is the tasks' stop_grace_period: how long Swarm waits
+	// after SIGTERM before it kills (Docker's default 10 s when unset).
+	StopGrace time.Duration
 }
+
+// defaultStopGrace is Docker's stop grace when a spec sets none.
+const defaultStopGrace = 10 * time.Second
 
 // service finds a service by exact name (the API's name filter matches
 // prefixes) with its running-task count from GET /services?status=true
@@ -358,7 +364,10 @@ func (e *Engine) service(ctx context.Context, name string) (serviceInfo, error) 
 		if s.Spec.Name != name && s.ID != name {
 			continue
 		}
-		si := serviceInfo{ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index}
+		si := serviceInfo{ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index, StopGrace: defaultStopGrace}
+		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil && cs.StopGracePeriod != nil {
+			si.StopGrace = *cs.StopGracePeriod
+		}
 		if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 			si.Replicas, si.Replicated = int(*r.Replicas), true
 		}

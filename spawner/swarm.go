@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Labels Swarm puts on the containers of its tasks.
@@ -132,6 +133,20 @@ func (s *Swarm) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	return Status{Desired: si.Replicas, Running: si.Running, Version: si.Version}, nil
+}
+
+// StopGrace reads the own service's stop_grace_period, so a replica can
+// tell at start-up whether its drain fits before Swarm kills it.
+func (s *Swarm) StopGrace(ctx context.Context) (time.Duration, error) {
+	name, err := s.Service(ctx)
+	if err != nil {
+		return 0, err
+	}
+	si, err := s.ownService(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	return si.StopGrace, nil
 }
 
 func (s *Swarm) ownService(ctx context.Context, name string) (serviceInfo, error) {

@@ -59,6 +59,20 @@ func TestSwarmStatus(t *testing.T) {
 	}
 }
 
+// TestSwarmStopGrace: the service's stop_grace_period, or Docker's 10 s
+// default when the spec sets none.
+func TestSwarmStopGrace(t *testing.T) {
+	f := swarmFake(t)
+	if g, err := newTestSwarm(t, f, "").StopGrace(context.Background()); err != nil || g != 40*time.Second {
+		t.Errorf("StopGrace = %s %v, want the spec's 40s", g, err)
+	}
+	f = swarmFake(t)
+	f.Services["svc1"].Spec = json.RawMessage(strings.Replace(realServiceSpec, `"StopGracePeriod":40000000000,`, "", 1))
+	if g, err := newTestSwarm(t, f, "").StopGrace(context.Background()); err != nil || g != 10*time.Second {
+		t.Errorf("StopGrace without one in the spec = %s %v, want 10s", g, err)
+	}
+}
+
 func slicesContain(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

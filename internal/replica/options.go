@@ -72,11 +72,21 @@ func secondInterrupt() (<-chan os.Signal, func()) {
 
 // NewLogger is the logger a replica uses without WithLogger: text or JSON
 // (MITOSIS_LOG_FORMAT) at MITOSIS_LOG_LEVEL, every line naming the replica.
+// Durations read as in the configuration ("2s", "150ms"), also in JSON,
+// where slog would write nanoseconds.
 func NewLogger(c config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	opts := &slog.HandlerOptions{Level: c.LogLevel, ReplaceAttr: durationString}
 	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.LogFormat == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h).With("replica", c.ReplicaID)
+}
+
+// durationString renders a duration attribute as its Go string.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

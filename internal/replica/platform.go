@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -86,6 +87,10 @@ type resolved struct {
 	service func(context.Context) string   // swarm: the own service, or nil
 	close   func(context.Context) error    // or nil
 	canAct  func(ctx context.Context) bool // nil: it can always act
+	// stopGrace reads how long the platform waits between SIGTERM and
+	// kill (swarm: the service's stop_grace_period), or is nil where that
+	// cannot be known.
+	stopGrace func(ctx context.Context) (time.Duration, error)
 }
 
 // newPlatform picks the driver (MITOSIS_DRIVER, or what spawner.Detect
@@ -138,7 +143,37 @@ func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd 
 		p.close(ctx)
 		return nil, err
 	}
+	if d.stopGrace != nil {
+		go checkStopGrace(ctx, c.DrainTimeout, d.stopGrace, log)
+	}
 	return p, nil
+}
+
+// checkStopGrace reads the platform's stop grace once at start-up and
+// warns when the drain cannot end before the platform kills the replica.
+func checkStopGrace(ctx context.Context, drain time.Duration, read func(context.Context) (time.Duration, error), log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	grace, err := read(cctx)
+	if err != nil {
+		log.Debug("stop grace period unknown", "err", err)
+		return
+	}
+	if msg := stopGraceProblem(drain, grace); msg != "" {
+		log.Warn(msg, "drain_timeout", drain, "stop_grace_period", grace)
+	}
+}
+
+// stopGraceProblem says why a drain timeout does not fit a stop grace
+// period, or "" when it does: the platform kills the replica grace after
+// SIGTERM, and the drain needs up to drain, plus a moment to exit.
+func stopGraceProblem(drain, grace time.Duration) string {
+	if drain < grace {
+		return ""
+	}
+	return fmt.Sprintf("MITOSIS_DRAIN_TIMEOUT=%s is not below the service's stop_grace_period (%s): "+
+		"the platform kills a retiring replica before its drain ends, and requests in flight fail; "+
+		"lower the drain timeout or raise stop_grace_period", drain, grace)
 }
 
 // resolveDriver builds the driver of one kind.
@@ -165,7 +200,7 @@ func resolveDriver(kind string, c config.Config, engine *spawner.Engine, environ
 			s, _ := sw.Service(ctx) // empty on error: discovery reports it
 			return s
 		}
-		return resolved{driver: sw, service: service, canAct: sw.CanAct}, nil
+		return resolved{driver: sw, service: service, canAct: sw.CanAct, stopGrace: sw.StopGrace}, nil
 	case spawner.KindDocker:
 		cfg := spawner.DefaultDockerConfig()
 		cfg.DrainTimeout = c.DrainTimeout + 2*time.Second
