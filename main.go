@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/mitosis-run/mitosis/certs"
 	"github.com/mitosis-run/mitosis/internal/admin"
+	"github.com/mitosis-run/mitosis/internal/buildinfo"
 	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/internal/replica"
 )
@@ -26,34 +28,58 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
+// subcommands are the words the command line knows; any other bare word
+// before -- is a mistake (a program to run goes after --).
+var subcommands = []string{"config", "healthcheck", "version", "help"}
+
 // run is main without os.Exit, for tests. It returns the exit status: 0 on
-// a clean drain, 2 for bad configuration, the app's status if it died.
+// a clean drain, 2 for a bad command line or configuration, the app's
+// status if it died (also during start-up), 1 for other failures.
 func run(args, environ []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "config":
-			c, _, warnings, err := config.Load(environ, args[1:])
-			printWarnings(stderr, warnings)
-			if err != nil {
-				printErrors(stderr, err)
-				return 2
-			}
-			c.Print(stdout)
-			return 0
-		case "healthcheck":
-			return healthcheck(environ, args[1:], stderr)
-		case "help", "-h", "-help", "--help":
-			usage(stdout)
-			return 0
-		}
+	var help, version, ready bool
+	c, a, warnings, err := config.Parse(environ, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&help, "h", false, "print the usage")
+		fs.BoolVar(&help, "help", false, "print the usage")
+		fs.BoolVar(&version, "version", false, "print the build")
+		fs.BoolVar(&ready, "ready", false, "healthcheck: ask /readyz instead of /healthz")
+	})
+	sub, wordErr := subcommand(a.Words)
+	switch {
+	case help || sub == "help":
+		usage(stdout)
+		return 0
+	case version || sub == "version":
+		fmt.Fprintln(stdout, buildinfo.Read())
+		return 0
+	case wordErr != nil:
+		fmt.Fprintf(stderr, "mitosis: %v\n", wordErr)
+		return 2
 	}
-	c, rest, warnings, err := config.Load(environ, args)
 	printWarnings(stderr, warnings)
 	if err != nil {
 		printErrors(stderr, err)
 		return 2
 	}
-	if len(rest) > 0 && c.Upstream != "" {
+	if ready && sub != "healthcheck" {
+		fmt.Fprintln(stderr, "mitosis: -ready belongs to mitosis healthcheck")
+		return 2
+	}
+	if sub != "" && len(a.Command) > 0 {
+		fmt.Fprintf(stderr, "mitosis: %s takes no command after --\n", sub)
+		return 2
+	}
+	switch sub {
+	case "config":
+		c.Print(stdout)
+		return 0
+	case "healthcheck":
+		if err := admin.Check(context.Background(), c.AdminListen, ready); err != nil {
+			fmt.Fprintf(stderr, "mitosis healthcheck: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if len(a.Command) > 0 && c.Upstream != "" {
 		fmt.Fprintf(stderr, "mitosis: give either MITOSIS_UPSTREAM=%s or a command after --, not both\n", c.Upstream)
 		return 2
 	}
@@ -61,8 +87,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	opts := []replica.Option{replica.WithEnviron(environ), replica.WithLogger(log)}
-	if len(rest) > 0 {
-		opts = append(opts, replica.WithCommand(rest))
+	if len(a.Command) > 0 {
+		opts = append(opts, replica.WithCommand(a.Command))
 	}
 	r, err := replica.Start(c, opts...)
 	var fileErr *certs.FileError
@@ -74,9 +100,59 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		log.Error("start-up failed", "err", err)
+		// The app died before it listened: its status, as when it dies
+		// later.
+		var exit interface{ ExitCode() int }
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
 		return 1
 	}
 	return r.Wait(ctx)
+}
+
+// subcommand picks the subcommand among the bare words: at most one, and
+// known; an unknown word gets the closest known one, and the reminder that
+// a program to run goes after --.
+func subcommand(words []string) (string, error) {
+	if len(words) == 0 {
+		return "", nil
+	}
+	for _, w := range words {
+		if !isSubcommand(w) {
+			return "", unknownWord(w)
+		}
+	}
+	if len(words) > 1 {
+		return "", fmt.Errorf("one command at a time, not %q", words)
+	}
+	return words[0], nil
+}
+
+func isSubcommand(w string) bool {
+	for _, s := range subcommands {
+		if w == s {
+			return true
+		}
+	}
+	return false
+}
+
+func unknownWord(w string) error {
+	hint := ""
+	best, bestD := "", 1<<30
+	for _, s := range subcommands {
+		if d := config.EditDistance(w, s); d < bestD {
+			best, bestD = s, d
+		}
+	}
+	switch {
+	case bestD <= 2:
+		hint = fmt.Sprintf(" (did you mean %q?)", best)
+	case w == "true" || w == "false":
+		hint = " (a boolean flag takes its value with =, as in -dry-run=false)"
+	}
+	return fmt.Errorf("unknown command %q%s; to run a program, put it after --: mitosis -- %s", w, hint, w)
 }
 
 func printErrors(w io.Writer, err error) {
@@ -93,36 +169,18 @@ func printWarnings(w io.Writer, warnings []string) {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  mitosis [flags]                 serve the demo app (or MITOSIS_UPSTREAM)
-  mitosis [flags] -- CMD ARGS...  start CMD with PORT set and serve it
-  mitosis config                  print the effective configuration
-  mitosis healthcheck [-ready]    exit 0 when this replica is healthy (ready)
+  mitosis [flags]                  serve the demo app (or MITOSIS_UPSTREAM)
+  mitosis [flags] -- CMD ARGS...   start CMD with PORT set and serve it
+  mitosis config [flags]           print the effective configuration
+  mitosis healthcheck [-ready]     exit 0 when this replica is healthy (ready)
+  mitosis version, --version       print the build
+  mitosis help, -h, --help         print this
 
-Every flag mirrors a MITOSIS_* variable (-max-inflight = MITOSIS_MAX_INFLIGHT);
-run "mitosis config" to list them with their values.
+Commands and flags may come in any order; a program to run always goes
+after --. Every flag mirrors a MITOSIS_* variable (flags win over the
+environment); boolean flags work bare (-dry-run) or with =false.
+
+flags:
 `)
-}
-
-// healthcheck asks the local admin server for /healthz (or /readyz with
-// -ready): the HEALTHCHECK of images that have no shell or curl.
-func healthcheck(environ, args []string, stderr io.Writer) int {
-	ready := false
-	var rest []string
-	for _, a := range args {
-		if a == "-ready" || a == "--ready" {
-			ready = true
-			continue
-		}
-		rest = append(rest, a)
-	}
-	c, _, _, err := config.Load(environ, rest)
-	if err != nil {
-		printErrors(stderr, err)
-		return 2
-	}
-	if err := admin.Check(context.Background(), c.AdminListen, ready); err != nil {
-		fmt.Fprintf(stderr, "mitosis healthcheck: %v\n", err)
-		return 1
-	}
-	return 0
+	config.Usage(w)
 }

@@ -59,7 +59,7 @@ func StartChild(argv []string, timeout time.Duration, log *slog.Logger) (*Child,
 		}
 		select {
 		case <-c.done:
-			return nil, fmt.Errorf("the app %q exited before listening on PORT=%d: %s", argv[0], port, ExitText(c.err))
+			return nil, &StartExitError{Argv0: argv[0], Port: port, Err: c.err}
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -80,14 +80,42 @@ func (c *Child) Stop(grace time.Duration) {
 	}
 }
 
-// ExitCode is the status mitosis exits with when the child died.
-func (c *Child) ExitCode() int {
+// ExitCode is the status mitosis exits with when the child died: the
+// app's own, as a shell reports it (128+N for signal N).
+func (c *Child) ExitCode() int { return exitCode(c.err) }
+
+// StartExitError is a start-up that failed because the app exited before
+// it listened: mitosis exits with the app's status (ExitCode), as it does
+// when the app dies later.
+type StartExitError struct {
+	Argv0 string
+	Port  int
+	Err   error // exec.Cmd.Wait's result
+}
+
+func (e *StartExitError) Error() string {
+	return fmt.Sprintf("the app %q exited before listening on PORT=%d: %s", e.Argv0, e.Port, ExitText(e.Err))
+}
+
+// Unwrap is the app's exit.
+func (e *StartExitError) Unwrap() error { return e.Err }
+
+// ExitCode is the app's exit status.
+func (e *StartExitError) ExitCode() int { return exitCode(e.Err) }
+
+// exitCode is the status a shell reports for a process that ended with
+// err (exec.Cmd.Wait's result): 0, its exit status, or 128+N after signal
+// N; 1 when the process could not be waited for.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
 	var ee *exec.ExitError
-	if errors.As(c.err, &ee) {
+	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return 128 + int(ws.Signal())
 		}
-		if code := ee.ExitCode(); code > 0 {
+		if code := ee.ExitCode(); code >= 0 {
 			return code
 		}
 	}

@@ -12,6 +12,9 @@ import (
 type setting struct {
 	env  string
 	help string
+	// kind names the value in usage ("int", "duration"...); "bool" flags
+	// also work bare (-dry-run means -dry-run=true).
+	kind string
 	// set parses v into c; the error says what is accepted (the caller adds
 	// the variable and the value).
 	set func(c *Config, v string) error
@@ -24,7 +27,7 @@ func (s setting) flagName() string {
 
 func str(p func(*Config) *string) codec {
 	return codec{func(c *Config, v string) error { *p(c) = v; return nil },
-		func(c *Config) string { return *p(c) }}
+		func(c *Config) string { return *p(c) }, "string"}
 }
 
 func integer(p func(*Config) *int) codec {
@@ -36,7 +39,7 @@ func integer(p func(*Config) *int) codec {
 		*p(c) = n
 		return nil
 	},
-		func(c *Config) string { return strconv.Itoa(*p(c)) }}
+		func(c *Config) string { return strconv.Itoa(*p(c)) }, "int"}
 }
 
 func float(p func(*Config) *float64) codec {
@@ -48,7 +51,7 @@ func float(p func(*Config) *float64) codec {
 		*p(c) = f
 		return nil
 	},
-		func(c *Config) string { return strconv.FormatFloat(*p(c), 'g', -1, 64) }}
+		func(c *Config) string { return strconv.FormatFloat(*p(c), 'g', -1, 64) }, "number"}
 }
 
 func duration(p func(*Config) *time.Duration) codec {
@@ -60,7 +63,7 @@ func duration(p func(*Config) *time.Duration) codec {
 		*p(c) = d
 		return nil
 	},
-		func(c *Config) string { return p(c).String() }}
+		func(c *Config) string { return p(c).String() }, "duration"}
 }
 
 func boolean(p func(*Config) *bool) codec {
@@ -72,7 +75,7 @@ func boolean(p func(*Config) *bool) codec {
 		*p(c) = b
 		return nil
 	},
-		func(c *Config) string { return strconv.FormatBool(*p(c)) }}
+		func(c *Config) string { return strconv.FormatBool(*p(c)) }, "bool"}
 }
 
 func oneOf(p func(*Config) *string, allowed ...string) codec {
@@ -85,15 +88,17 @@ func oneOf(p func(*Config) *string, allowed ...string) codec {
 		}
 		return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
 	},
-		func(c *Config) string { return *p(c) }}
+		func(c *Config) string { return *p(c) }, strings.Join(allowed, "|")}
 }
 
-// codec parses a value into a field and prints it back.
+// codec parses a value into a field and prints it back; kind names the
+// value for usage.
 type codec struct {
-	set func(c *Config, v string) error
-	get func(c *Config) string
+	set  func(c *Config, v string) error
+	get  func(c *Config) string
+	kind string
 }
 
 func mk(env, help string, cd codec) setting {
-	return setting{env: env, help: help, set: cd.set, get: cd.get}
+	return setting{env: env, help: help, kind: cd.kind, set: cd.set, get: cd.get}
 }

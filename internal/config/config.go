@@ -41,6 +41,9 @@ type Config struct {
 	AccessLog bool
 	// PProf serves the Go profiler on the admin port (MITOSIS_PPROF).
 	PProf bool
+	// AppStartTimeout is how long the app after -- has to listen on PORT
+	// (MITOSIS_APP_START_TIMEOUT).
+	AppStartTimeout time.Duration
 
 	Discovery string
 	Peers     string
@@ -65,6 +68,7 @@ func DefaultConfig() Config {
 		TLS:               certs.DefaultConfig(),
 		DrainDelay:        2 * time.Second,
 		DrainTimeout:      8 * time.Second,
+		AppStartTimeout:   30 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -113,6 +117,9 @@ func (c Config) Validate() error {
 	if c.DrainTimeout <= c.DrainDelay || c.DrainTimeout > time.Hour {
 		errs = append(errs, fmt.Errorf("MITOSIS_DRAIN_TIMEOUT=%s: must be above MITOSIS_DRAIN_DELAY (%s) and at most 1h", c.DrainTimeout, c.DrainDelay))
 	}
+	if c.AppStartTimeout <= 0 || c.AppStartTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("MITOSIS_APP_START_TIMEOUT=%s: must be in (0s; 1h]", c.AppStartTimeout))
+	}
 	if c.ReadHeaderTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_READ_HEADER_TIMEOUT=%s: must be > 0", c.ReadHeaderTimeout))
 	}
@@ -133,6 +140,17 @@ func (c Config) Validate() error {
 	b.ID = c.ReplicaID
 	errs = append(errs, b.Validate(), c.Health.Validate(), c.Autoscale.Validate())
 	return errors.Join(errs...)
+}
+
+// Warnings lists settings that are valid alone but work against each
+// other; start-up prints them and goes on.
+func (c Config) Warnings() []string {
+	var out []string
+	if t, m := c.Autoscale.TargetConcurrency, c.Balancer.MaxInflight; t >= float64(m) {
+		out = append(out, fmt.Sprintf("MITOSIS_TARGET_CONCURRENCY=%g is not below MITOSIS_MAX_INFLIGHT=%d: "+
+			"a replica queues requests (and then sheds them) before it asks for more replicas; keep the target well below", t, m))
+	}
+	return out
 }
 
 // Print writes the effective configuration, one VAR=value a line with its

@@ -234,3 +234,22 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// TestParseWordsAndCommand: bare words may stand anywhere among the flags
+// before "--"; everything after the first "--" is the command, flags
+// included; boolean settings work bare.
+func TestParseWordsAndCommand(t *testing.T) {
+	c, a, _, err := Parse(nil, []string{"config", "-max-inflight", "7", "-dry-run", "extra", "--", "app", "-dry-run", "x"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Balancer.MaxInflight != 7 || !c.Autoscale.DryRun {
+		t.Errorf("max in flight %d, dry run %v; want 7 and true", c.Balancer.MaxInflight, c.Autoscale.DryRun)
+	}
+	if strings.Join(a.Words, " ") != "config extra" || strings.Join(a.Command, " ") != "app -dry-run x" {
+		t.Errorf("words %q command %q", a.Words, a.Command)
+	}
+	if _, _, _, err := Load(nil, []string{"-max-inflight", "7", "stray"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "stray"`) {
+		t.Errorf("Load with a bare word: %v", err)
+	}
+}

@@ -30,13 +30,14 @@ var settings = []setting{
 		}
 		c.TLS.Domains = d
 		return nil
-	}, func(c *Config) string { return strings.Join(c.TLS.Domains, ",") }}),
+	}, func(c *Config) string { return strings.Join(c.TLS.Domains, ",") }, "names"}),
 	mk("MITOSIS_ACME_CA", "ACME directory URL", str(func(c *Config) *string { return &c.TLS.CA })),
 	mk("MITOSIS_ACME_EMAIL", "contact address of the ACME account (optional)", str(func(c *Config) *string { return &c.TLS.Email })),
 	mk("MITOSIS_TLS_STORE", "directory keeping the tier's ACME account and certificate across a restart (a volume)", str(func(c *Config) *string { return &c.TLS.StoreDir })),
 	mk("MITOSIS_HSTS", "max-age of Strict-Transport-Security on HTTPS responses (0: not sent)", duration(func(c *Config) *time.Duration { return &c.TLS.HSTS })),
 	mk("MITOSIS_HTTP_REDIRECT", "plain-HTTP address that only redirects to HTTPS and answers ACME challenges (empty: off)", str(func(c *Config) *string { return &c.TLS.RedirectListen })),
 	mk("MITOSIS_DRAIN_DELAY", "after SIGTERM, keep accepting this long while siblings learn we drain", duration(func(c *Config) *time.Duration { return &c.DrainDelay })),
+	mk("MITOSIS_APP_START_TIMEOUT", "how long the app after -- has to listen on PORT before start-up fails", duration(func(c *Config) *time.Duration { return &c.AppStartTimeout })),
 	mk("MITOSIS_DRAIN_TIMEOUT", "after SIGTERM, exit within this long in any case", duration(func(c *Config) *time.Duration { return &c.DrainTimeout })),
 	mk("MITOSIS_READ_HEADER_TIMEOUT", "time a client has to send the request headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })),
 	mk("MITOSIS_IDLE_TIMEOUT", "idle keep-alive connections are closed after this", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })),
@@ -48,7 +49,7 @@ var settings = []setting{
 		}
 		c.LogLevel = l
 		return nil
-	}, func(c *Config) string { return strings.ToLower(c.LogLevel.String()) }}),
+	}, func(c *Config) string { return strings.ToLower(c.LogLevel.String()) }, "debug|info|warn|error"}),
 	mk("MITOSIS_LOG_FORMAT", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")),
 	mk("MITOSIS_ACCESS_LOG", "log one line per request", boolean(func(c *Config) *bool { return &c.AccessLog })),
 	mk("MITOSIS_PPROF", "serve the Go profiler at /debug/pprof/ on the admin port (token-guarded)", boolean(func(c *Config) *bool { return &c.PProf })),

@@ -177,7 +177,7 @@ func (r *Replica) startApp(c config.Config, o options) (theApp, error) {
 	case o.handler != nil:
 		a = theApp{handler: o.handler, name: "handler"}
 	case len(o.command) > 0:
-		child, err := app.StartChild(o.command, 30*time.Second, r.log)
+		child, err := app.StartChild(o.command, c.AppStartTimeout, r.log)
 		if err != nil {
 			return a, err
 		}
