@@ -14,7 +14,10 @@
 //     again once it thaws.
 //
 // The suite only has tests. Without a reachable daemon (or a Swarm
-// manager) it skips, unless CI=true, where it fails. It needs root (it
-// signals dockerd) and about five minutes; it leaves no service,
-// container, network or image behind.
+// manager) it skips, unless CI=true, where it fails. The frozen-daemon
+// scenario stops every container of the machine for 20 s: it runs only
+// with CI=true or E2E_DESTRUCTIVE=true, and needs root (it signals
+// dockerd). The suite takes about five minutes, logs each phase (go test
+// -v shows them as they happen), and leaves no service, container,
+// network or image behind.
 package e2e

@@ -21,7 +21,9 @@ func TestSwarm(t *testing.T) {
 	h.service, h.network = h.stack+"_web", h.stack+"_mitosis"
 	t.Cleanup(h.cleanup)
 	start := time.Now()
+	t.Logf("building the image %s …", h.image) // progress (go test -v)
 	h.build()
+	t.Logf("%s: deploying stack %s …", time.Since(start).Round(time.Second), h.stack)
 	h.deploy()
 	if _, err := h.waitReplicas("deploy", 90*time.Second, func(r, d int) bool { return r == 2 && d == 2 }); err != nil {
 		t.Fatal(err)
@@ -35,6 +37,7 @@ func TestSwarm(t *testing.T) {
 		if only != "" && !strings.Contains(name, only) {
 			return true
 		}
+		t.Logf("%s: %s …", time.Since(start).Round(time.Second), name) // progress (go test -v)
 		ok := t.Run(name, func(st *testing.T) {
 			h.t = st
 			st.Cleanup(func() {
@@ -45,6 +48,7 @@ func TestSwarm(t *testing.T) {
 			f(h)
 		})
 		h.t = t
+		t.Logf("%s: %s done (ok=%t)", time.Since(start).Round(time.Second), name, ok)
 		return ok
 	}
 	sub("function containers", functionContainers)
@@ -56,7 +60,10 @@ func TestSwarm(t *testing.T) {
 	if _, err := h.waitReplicas("back to minimum", 2*time.Minute, func(r, d int) bool { return r == 2 && d == 2 }); err != nil {
 		t.Fatal(err)
 	}
-	sub("frozen daemon", func(h *harness) { frozenDaemon(h, svc) })
+	sub("frozen daemon", func(h *harness) {
+		requireDestructive(h.t)
+		frozenDaemon(h, svc)
+	})
 }
 
 func requireNoFailures(t *testing.T, what string, r loadResult) {
