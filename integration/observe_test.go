@@ -11,11 +11,14 @@ import (
 
 // TestDashboardAndRulesUseExportedMetrics: every mitosis_* name the
 // Grafana dashboard and the Prometheus alert rules (deploy/) use is one a
-// running replica exports, so a renamed metric cannot leave a panel empty
-// or an alert silent.
+// running replica (process driver, HTTPS from files) exports, so a renamed
+// metric cannot leave a panel empty or an alert silent.
 func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 	integration(t)
-	p := startReady(t, "names", append(append([]string{}, driverEnv...), "MITOSIS_MAX_REPLICAS=1"))
+	// HTTPS from files, so the TLS series exist too.
+	cf, kf, _ := writeCert(t, t.TempDir(), time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), "a.example")
+	p := startReady(t, "names", append(append([]string{}, driverEnv...), "MITOSIS_MAX_REPLICAS=1",
+		"MITOSIS_TLS_CERT="+cf, "MITOSIS_TLS_KEY="+kf, "MITOSIS_TLS_LISTEN="+freeAddr(t)))
 	var used []string
 	set := map[string]bool{}
 	for _, f := range []string{"../deploy/grafana/mitosis.json", "../deploy/prometheus/mitosis.rules.yml"} {
