@@ -21,6 +21,11 @@ func TestProcessNoOrphanOnParentSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The intermediate lives until its stdin closes: when this test kills
+	// it, or when the test process is gone.
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,8 +31,12 @@ func TestMain(m *testing.M) {
 		}))
 	case "exit3": // die before listening
 		os.Exit(3)
-	case "mute": // never listen; wait to be stopped
-		time.Sleep(time.Minute) // bounds a stray child's life; the test stops it long before
+	case "mute": // listen, but not on PORT; serve until stopped
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			os.Exit(5)
+		}
+		_, _ = ln.Accept() // nobody comes: SIGTERM (Stop) or the parent's death ends it
 	}
 	os.Exit(0)
 }
