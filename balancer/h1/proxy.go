@@ -152,7 +152,12 @@ func (c *conn) relay(p *upstreamPool, u *upConn, src source, isHead bool, client
 		p.close(u)
 		return false, err
 	}
-	if upReuse {
+	// A response ends where its framing says (nothing at all after a
+	// HEAD, 1xx, 204 or 304 head, RFC 9112 §6.3). A byte already read past
+	// that end belongs to no request: reusing the connection would hand
+	// it to the next client as its answer (pool poisoning), so the
+	// connection is closed instead.
+	if upReuse && u.br.Buffered() == 0 {
 		p.put(u, now) // saves a clock read; errs on the old side
 	} else {
 		p.close(u)

@@ -43,6 +43,11 @@ type rawSock struct {
 	fillFn func(fd uintptr) bool
 	inFill bool
 	fillFd uintptr
+
+	// quiet's peek (a method value made once: a closure would allocate).
+	peekFn  func(fd uintptr)
+	peekErr syscall.Errno
+	peekBuf [1]byte
 }
 
 // wakeTracking: reads that wait are reported to the wakeClock.
@@ -61,6 +66,7 @@ func newRawSock(c net.Conn, wc *wakeClock) *rawSock {
 	s.readFn = s.read
 	s.writeFn = s.write
 	s.fillFn = s.fillAt
+	s.peekFn = s.peek
 	return s
 }
 
@@ -206,4 +212,21 @@ func (s *rawSock) waitHangup() error {
 	}
 	_, err = readResult("recvfrom", n, e)
 	return err
+}
+
+// quiet reports whether the socket has nothing to read and is not closed
+// by the peer, without waiting and without consuming anything: one
+// non-blocking recv with MSG_PEEK.
+func (s *rawSock) quiet() bool {
+	if err := s.rc.Control(s.peekFn); err != nil {
+		return false
+	}
+	return s.peekErr == syscall.EAGAIN
+}
+
+func (s *rawSock) peek(fd uintptr) {
+	_, s.peekErr = sysPeek(fd, s.peekBuf[:])
+	for s.peekErr == syscall.EINTR {
+		_, s.peekErr = sysPeek(fd, s.peekBuf[:])
+	}
 }

@@ -19,9 +19,9 @@ func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
 	return int(n), e
 }
 
-// sysPeek is recv(2) with MSG_PEEK: what read would return, left in the
-// socket.
+// sysPeek is recv(2) with MSG_PEEK|MSG_DONTWAIT: what read would return,
+// left in the socket. It never blocks, so it need not tell the scheduler.
 func sysPeek(fd uintptr, p []byte) (int, syscall.Errno) {
-	n, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	return int(n), e
 }

@@ -47,30 +47,51 @@ func newUpstreamPool(addr string, dialTimeout time.Duration, max int, wc *wakeCl
 	return &upstreamPool{addr: addr, dialer: net.Dialer{Timeout: dialTimeout}, max: max, wc: wc}
 }
 
-// get returns an idle connection or dials a new one.
+// get returns an idle connection or dials a new one. An idle connection
+// the app wrote to or closed while it sat in the pool is closed, never
+// used (see quiet).
 func (p *upstreamPool) get(now time.Time) (*upConn, error) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
 		u := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-		if now.Sub(u.idleSince) < upstreamIdleTimeout {
+		if now.Sub(u.idleSince) >= upstreamIdleTimeout {
+			// The top is the youngest: when it expired, all did.
+			stale := p.idle
+			p.idle = nil // a new array: stale is closed outside the lock
 			p.mu.Unlock()
+			p.close(u)
+			for _, s := range stale {
+				p.close(s)
+			}
+			break
+		}
+		p.mu.Unlock()
+		if quiet(u.rw) {
 			u.reused = true
 			return u, nil
 		}
-		// The top is the youngest: when it expired, all did.
-		stale := p.idle
-		p.idle = nil // a new array: stale is closed outside the lock
-		p.mu.Unlock()
 		p.close(u)
-		for _, s := range stale {
-			p.close(s)
-		}
-	} else {
-		p.mu.Unlock()
 	}
 	return p.dial()
+}
+
+// quiet reports whether nothing is waiting to be read on an idle upstream
+// socket: no byte and no end of stream. Bytes that arrive on a connection
+// between two requests answer neither: used again, the connection would
+// serve them to the next client as its response. Where the socket cannot
+// be peeked at without blocking (not Linux), it reports true.
+func quiet(rw io.ReadWriter) bool {
+	if q, ok := rw.(interface{ quiet() bool }); ok {
+		return q.quiet()
+	}
+	return true
 }
 
 func (p *upstreamPool) dial() (*upConn, error) {
