@@ -64,10 +64,10 @@ func copyEOF(dst *bufio.Writer, src *bufio.Reader) error {
 }
 
 // copyChunked copies a chunked body through to its end, trailers
-// included, re-emitting chunk-size lines without extensions and each line
-// with CRLF, so what goes out is unambiguous whatever came in. With decode
-// it writes only the data (for an HTTP/1.0 client). maxTrailer bounds the
-// trailer section.
+// included (less those forbiddenTrailer names), re-emitting chunk-size
+// lines without extensions, so what goes out is unambiguous whatever came
+// in. With decode it writes only the data (for an HTTP/1.0 client).
+// maxTrailer bounds the trailer section.
 func copyChunked(dst *bufio.Writer, src *bufio.Reader, decode bool, maxTrailer int) error {
 	for {
 		line, err := readLine(dst, src)
@@ -125,7 +125,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, decode bool, maxTrailer i
 		if colon <= 0 || !validToken(line[:colon]) || !validValue(line[colon+1:]) {
 			return errBadChunk
 		}
-		if !decode {
+		if !decode && !forbiddenTrailer(line[:colon]) {
 			_, _ = dst.Write(line)
 			if _, err := dst.WriteString("\r\n"); err != nil {
 				return err
@@ -134,8 +134,11 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, decode bool, maxTrailer i
 	}
 }
 
-// readLine reads one line (CRLF or LF, not returned); the slice is valid
-// until the next read. A line longer than src's buffer is an error.
+// readLine reads one line of chunked framing (CRLF, not returned); the
+// slice is valid until the next read. A line longer than src's buffer, a
+// bare LF or a CR elsewhere in the line is errBadChunk: unlike a head, a
+// chunked body allows no bare LF (RFC 9112 §7.1, erratum 7633), as
+// net/http's reader does not.
 func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
 	if buf, _ := src.Peek(src.Buffered()); bytes.IndexByte(buf, '\n') < 0 {
 		if err := dst.Flush(); err != nil {
@@ -149,11 +152,10 @@ func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
 		}
 		return nil, noEOF(err)
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	if cr := bytes.IndexByte(line, '\r'); cr < 0 || cr != len(line)-2 {
+		return nil, errBadChunk
 	}
-	return line, nil
+	return line[:len(line)-2], nil
 }
 
 // parseChunkSize parses "hex[ws][;ext]"; sizes up to 2^60 (15 hex digits).

@@ -9,7 +9,8 @@ import (
 
 // Config tunes the fast path. Start from DefaultConfig.
 type Config struct {
-	// Upstream is the app's host:port (required).
+	// Upstream is the app's host:port. Empty: no fast path; every
+	// connection goes to the fallback server (guarded, see guardConn).
 	Upstream string
 	// ReplicaID is the value of X-Mitosis-Replica.
 	ReplicaID string
@@ -57,8 +58,8 @@ func DefaultConfig() Config {
 // Validate reports every invalid field at once.
 func (c Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Upstream); err != nil || c.Upstream == "" {
-		errs = append(errs, fmt.Errorf("h1 upstream %q: must be host:port", c.Upstream))
+	if _, _, err := net.SplitHostPort(c.Upstream); err != nil && c.Upstream != "" {
+		errs = append(errs, fmt.Errorf("h1 upstream %q: must be host:port or empty", c.Upstream))
 	}
 	for _, d := range []struct {
 		name string

@@ -13,7 +13,7 @@ func TestConfigValidate(t *testing.T) {
 		want string // substring of the error; "" for valid
 	}{
 		{"default with upstream", func(c *Config) {}, ""},
-		{"no upstream", func(c *Config) { c.Upstream = "" }, "upstream"},
+		{"no upstream: no fast path", func(c *Config) { c.Upstream = "" }, ""},
 		{"upstream without port", func(c *Config) { c.Upstream = "localhost" }, "host:port"},
 		{"zero idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "idle timeout 0s"},
 		{"tiny max header", func(c *Config) { c.MaxHeaderBytes = 10 }, "max header bytes 10"},

@@ -207,14 +207,13 @@ func (c *conn) readHead(timeout time.Duration) (int, error) {
 	}
 }
 
-// handoff gives the connection, with every byte read so far, to the
-// fallback server.
+// handoff gives the connection, with every byte read so far (from the
+// start of a request head on), to the fallback server, guarded.
 func (c *conn) handoff() {
 	buf, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: c.c, buf: append([]byte(nil), buf...)}
 	_ = c.c.SetReadDeadline(time.Time{}) // the fallback sets its own
 	c.s.forget(c)
-	if c.s.hl.hand(rc) {
+	if c.s.hl.hand(newGuardConn(c.c, c.rw, c.s, buf, c.s.maxHead)) {
 		c.handedOff = true
 	}
 }

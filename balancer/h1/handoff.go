@@ -44,22 +44,3 @@ func (l *handoffListener) hand(c net.Conn) bool {
 		return false
 	}
 }
-
-// replayConn replays the bytes the fast path had already read before
-// reading on from the connection, so net/http sees the stream intact.
-type replayConn struct {
-	net.Conn
-	buf []byte
-}
-
-func (r *replayConn) Read(p []byte) (int, error) {
-	if len(r.buf) > 0 {
-		n := copy(p, r.buf)
-		r.buf = r.buf[n:]
-		if len(r.buf) == 0 {
-			r.buf = nil
-		}
-		return n, nil
-	}
-	return r.Conn.Read(p)
-}

@@ -115,7 +115,7 @@ func parseRequest(b []byte, h *head) bool {
 		return false
 	}
 	h.uri, rest = rest[:sp2], rest[sp2+1:]
-	if !validToken(h.method) || !validOriginForm(h.uri) {
+	if len(h.method) > maxMethodLen || !validToken(h.method) || !validOriginForm(h.uri) {
 		return false
 	}
 	switch string(rest) {

@@ -159,6 +159,9 @@ func FuzzParseHead(f *testing.F) {
 		}
 		var h head
 		if parseRequest(b[:n], &h) {
+			if _, ok := checkRequest(b[:n]); !ok {
+				t.Fatalf("the fast path accepts %q, which the strict check refuses", b[:n])
+			}
 			checkAgainstNetHTTP(t, b[:n], &h)
 			for i := range h.fields {
 				h.namedByConnection(h.fields[i].name)

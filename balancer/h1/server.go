@@ -84,6 +84,9 @@ type Server struct {
 	up     *upstreamPool
 	hl     *handoffListener
 	upHost []byte // Host for HTTP/1.0 requests without one
+	// maxHead is the largest request head the fallback reads (its
+	// MaxHeaderBytes and the 4 KiB net/http allows on top), plus one.
+	maxHead int
 	// replicaLine is "X-Mitosis-Replica: <id>\r\n", or empty.
 	replicaLine []byte
 
@@ -132,6 +135,11 @@ func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger)
 	if cfg.ReplicaHeader {
 		s.replicaLine = fmt.Appendf(nil, "X-Mitosis-Replica: %s\r\n", cfg.ReplicaID)
 	}
+	s.maxHead = fallback.MaxHeaderBytes
+	if s.maxHead <= 0 {
+		s.maxHead = http.DefaultMaxHeaderBytes
+	}
+	s.maxHead += 4096 + 1
 	return s, nil
 }
 
@@ -172,6 +180,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("h1: accept: %w", err)
 		}
 		backoff = 0
+		if s.cfg.Upstream == "" {
+			// No fast path: net/http serves every connection, guarded.
+			if !s.hl.hand(newGuardConn(c, sockIO(c, s.wc), s, nil, s.maxHead)) {
+				_ = c.Close()
+				return http.ErrServerClosed
+			}
+			continue
+		}
 		cc := s.newConn(c)
 		if !s.track(cc) {
 			_ = c.Close()
