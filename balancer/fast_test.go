@@ -195,7 +195,7 @@ func TestFastPathHopWithoutSlotQueues(t *testing.T) {
 	done := asyncGet("http://"+b.addr+"/", HopHeader, "a")
 	waitFor(t, func() bool { return b.h.adm.queued.Load() == 1 })
 	now := time.Now()
-	b.h.Done(200, now, now, now)
+	b.h.Done(200, now, now, now, false)
 	if code := <-done; code != 200 {
 		t.Fatalf("hop got %d", code)
 	}
@@ -231,7 +231,7 @@ func TestFastPathQueue(t *testing.T) {
 	}
 	// The queued one gets the slot when it is freed.
 	now := time.Now()
-	b.h.Done(200, now, now, now)
+	b.h.Done(200, now, now, now, false)
 	if code := <-queued; code != 200 {
 		t.Fatalf("queued request got %d", code)
 	}
@@ -256,7 +256,7 @@ func TestFastPathQueue(t *testing.T) {
 	conn.Close()
 	waitFor(t, func() bool { return b.h.adm.queued.Load() == 0 })
 	now = time.Now()
-	b.h.Done(200, now, now, now)
+	b.h.Done(200, now, now, now, false)
 
 	if got := counterValue(t, b.reg, "mitosis_shed_total"); got != 2 {
 		t.Errorf("mitosis_shed_total = %v, want 2", got)

@@ -44,7 +44,7 @@ func holdSlot(t *testing.T, r *fastReplica) {
 	}
 	t.Cleanup(func() {
 		now := time.Now()
-		r.h.Done(200, now, now, now)
+		r.h.Done(200, now, now, now, false)
 	})
 }
 
@@ -244,7 +244,7 @@ func TestFastForwardNoHopLoop(t *testing.T) {
 	}()
 	waitFor(t, func() bool { return b.h.adm.queued.Load() == 1 })
 	now := time.Now()
-	b.h.Done(200, now, now, now)
+	b.h.Done(200, now, now, now, false)
 	if got := <-done; got.code != 200 || got.replica != "b" {
 		t.Fatalf("%+v, want 200 from b", got)
 	}

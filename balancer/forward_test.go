@@ -377,8 +377,8 @@ func TestTryAcquireAndDone(t *testing.T) {
 		t.Fatal("TryAcquire above the share (1) succeeded with a ready sibling")
 	}
 	now := time.Now()
-	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now)
-	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now)
+	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now, false)
+	h.Done(200, now.Add(-2*time.Millisecond), now.Add(-time.Millisecond), now, false)
 	if h.adm.inflight.Load() != 0 {
 		t.Fatal("Done did not free the slot")
 	}

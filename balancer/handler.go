@@ -158,12 +158,25 @@ func (h *Handler) TryAcquireHop() bool { return h.adm.tryAcquire() }
 // AppendLoad appends the pool.LoadHeader value a hop's response carries.
 func (h *Handler) AppendLoad(dst []byte) []byte { return pool.AppendLoad(dst, h.Load()) }
 
-// Done ends a request that TryAcquire or TryAcquireHop admitted: it frees the slot and
-// records the request in the load signal and the metrics. start is when
-// the request head was read, appStart when it was handed to the app, end
-// when the response was written.
-func (h *Handler) Done(status int, start, appStart, end time.Time) {
+// Release gives back the slot of a request whose response stalled (the
+// client does not keep up): the request is then delivering, counted in
+// mitosis_delivering until its Done.
+func (h *Handler) Release() {
 	h.adm.release()
+	h.m.delivering.Inc()
+}
+
+// Done ends a request that TryAcquire or TryAcquireHop admitted: it frees
+// the slot (unless Release did: released) and records the request in the
+// load signal and the metrics. start is when the request head was read,
+// appStart when it was handed to the app, end when the response was
+// written.
+func (h *Handler) Done(status int, start, appStart, end time.Time, released bool) {
+	if released {
+		h.m.delivering.Dec()
+	} else {
+		h.adm.release()
+	}
 	h.sig.app.record(end, end.Sub(appStart))
 	h.sig.total.record(end, end.Sub(start))
 	h.m.duration[statusClass(status)].Observe(end.Sub(start).Seconds())

@@ -10,8 +10,11 @@ type metrics struct {
 	duration  [6]prometheus.Observer // by status class; index 0 = other
 	queueWait prometheus.Observer
 	shed      prometheus.Counter
-	forwarded map[string]prometheus.Counter // by outcome
-	retries   map[string]prometheus.Counter // by reason
+	// delivering: requests whose app part is done but whose response the
+	// client has not taken yet (their slot went back when a write stalled).
+	delivering prometheus.Gauge
+	forwarded  map[string]prometheus.Counter // by outcome
+	retries    map[string]prometheus.Counter // by reason
 }
 
 // Forward outcomes and retry reasons, the only label values used.
@@ -67,13 +70,18 @@ func newMetrics(reg prometheus.Registerer, sig *Signal) *metrics {
 		Name: metricsPrefix + "capacity",
 		Help: "MITOSIS_MAX_INFLIGHT of this replica.",
 	}, func() float64 { return float64(sig.adm.max) })
-	reg.MustRegister(dur, wait, shed, fwd, retr, inflight, queued, capacity)
+	delivering := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: metricsPrefix + "delivering",
+		Help: "Requests whose response the client is slow to read: they gave their slot back when a write to the client had to wait.",
+	})
+	reg.MustRegister(dur, wait, shed, fwd, retr, inflight, queued, capacity, delivering)
 
 	m := &metrics{
-		queueWait: wait,
-		shed:      shed,
-		forwarded: map[string]prometheus.Counter{},
-		retries:   map[string]prometheus.Counter{},
+		queueWait:  wait,
+		shed:       shed,
+		delivering: delivering,
+		forwarded:  map[string]prometheus.Counter{},
+		retries:    map[string]prometheus.Counter{},
 	}
 	for i, c := range statusClasses {
 		m.duration[i] = dur.WithLabelValues(c)

@@ -23,6 +23,23 @@ type Config struct {
 	// IdleTimeout closes a client keep-alive connection that sends no new
 	// request for that long (default 120s).
 	IdleTimeout time.Duration
+	// BodyTimeout is the longest a request body may keep the proxy
+	// waiting for its next bytes (default 60s, nginx's
+	// client_body_timeout): it bounds the time between two reads, not the
+	// whole upload. A slower client gets 408 and a closed connection.
+	BodyTimeout time.Duration
+	// WriteTimeout is the longest a client may leave a response unread
+	// before its connection is closed (default 60s, nginx's send_timeout):
+	// it too bounds the time between two writes that make progress.
+	WriteTimeout time.Duration
+	// BodyBuffer is the largest request body read in full before the
+	// request takes a slot (default 1 MiB): a client that announces a body
+	// and sends it slowly holds no slot meanwhile. The fast path reads
+	// bodies that fit its 8 KiB read buffer itself and hands larger ones up
+	// to BodyBuffer (and chunked ones) to the fallback, whose handler reads
+	// them (balancer.Config.BodyBuffer); a larger body streams to the app
+	// as it arrives, within BodyTimeout.
+	BodyBuffer int64
 	// DialTimeout bounds a new connection to the upstream (default 5s).
 	DialTimeout time.Duration
 	// MaxHeaderBytes bounds a response head read from the upstream
@@ -48,6 +65,9 @@ func DefaultConfig() Config {
 		ReplicaHeader:     true,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		BodyTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		BodyBuffer:        1 << 20,
 		DialTimeout:       5 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		MaxIdleUpstream:   256,
@@ -64,13 +84,19 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"read header timeout", c.ReadHeaderTimeout}, {"idle timeout", c.IdleTimeout}, {"dial timeout", c.DialTimeout}} {
+	}{
+		{"read header timeout", c.ReadHeaderTimeout}, {"idle timeout", c.IdleTimeout}, {"dial timeout", c.DialTimeout},
+		{"body timeout", c.BodyTimeout}, {"write timeout", c.WriteTimeout},
+	} {
 		if d.v <= 0 || d.v > 24*time.Hour {
 			errs = append(errs, fmt.Errorf("h1 %s %s: must be in (0s; 24h]", d.name, d.v))
 		}
 	}
 	if c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 64<<20 {
 		errs = append(errs, fmt.Errorf("h1 max header bytes %d: must be in [1024; 67108864]", c.MaxHeaderBytes))
+	}
+	if c.BodyBuffer < 0 || c.BodyBuffer > 1<<30 {
+		errs = append(errs, fmt.Errorf("h1 body buffer %d: must be in [0; 1073741824]", c.BodyBuffer))
 	}
 	if c.MaxIdleUpstream < 0 || c.MaxIdleUpstream > 100_000 {
 		errs = append(errs, fmt.Errorf("h1 max idle upstream %d: must be in [0; 100000]", c.MaxIdleUpstream))

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -32,6 +34,14 @@ type conn struct {
 	fillErr  error
 	clientIP []byte
 	state    atomic.Int32
+	tuner    waitTuner // rw, when it arms deadlines only on waits; or nil
+	// headBy is when the first request's head must be in: counted from
+	// accept, so that a client that connects and sends nothing (or
+	// dribbles) is gone after ReadHeaderTimeout. Zero after the first.
+	headBy time.Time
+	// held: the request in hand holds a local slot (Done follows);
+	// released: a stalled write to the client gave it back early.
+	held, released bool
 
 	req, resp head
 	out       []byte // the request head for the upstream
@@ -73,15 +83,21 @@ func (c *conn) serve() {
 			if !c.state.CompareAndSwap(stateActive, stateIdle) && c.state.Load() != stateIdle {
 				return
 			}
-			if c.s.inShutdown.Load() {
+			if c.s.inShutdown.Load() || (c.headBy.IsZero() && c.s.noKeepAlives.Load()) {
+				// After a response: keep-alives went off (closeIdle may
+				// have run just before this connection was idle).
 				return
 			}
-			now := c.lastEnd // the end of the request just served
-			if now.IsZero() {
-				now = time.Now()
+			if !c.headBy.IsZero() {
+				c.setReadDeadline(c.headBy, 0) // the first request
+			} else {
+				now := c.lastEnd // the end of the request just served
+				if now.IsZero() {
+					now = time.Now()
+				}
+				c.lastEnd = time.Time{}
+				c.setReadDeadline(now.Add(idleTimeout), idleSlack)
 			}
-			c.lastEnd = time.Time{}
-			c.setReadDeadline(now.Add(idleTimeout), idleSlack)
 			// The client has only just got its response; as before the
 			// app's answer (proxy.go), let the others run before reading.
 			c.s.wc.yield()
@@ -99,10 +115,22 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		c.headBy = time.Time{}
 		b, _ := c.br.Peek(n)
 		if !parseRequest(b, &c.req) || !c.req.fast() {
 			c.handoff()
 			return
+		}
+		switch body := c.req.contentLength; {
+		case c.req.chunked, body > 0 && int64(n)+body > int64(c.br.Size()) && body <= c.s.cfg.BodyBuffer:
+			// A body the read buffer cannot hold: the fallback reads it
+			// before the request takes a slot (up to BodyBuffer).
+			c.handoff()
+			return
+		case body > 0 && int64(n)+body <= int64(c.br.Size()):
+			if !c.readBody(n + int(body)) {
+				return
+			}
 		}
 		if c.req.hop && !c.s.hooks.TrustHop(c.req.token) {
 			c.req.hop = false // a client's: its X-Mitosis-* are dropped
@@ -197,14 +225,73 @@ func (c *conn) readHead(timeout time.Duration) (int, error) {
 		}
 		if !armed {
 			// Usually the whole head arrives in one segment and this
-			// deadline is never needed.
-			c.setReadDeadline(time.Now().Add(timeout), 0)
+			// deadline is never needed. The first request's is counted
+			// from accept and already armed.
+			if c.headBy.IsZero() {
+				c.setReadDeadline(time.Now().Add(timeout), 0)
+			}
 			armed = true
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return 0, err
 		}
 	}
+}
+
+// readBody waits, without a slot, until the first n bytes of the read
+// buffer (a head and its body) are in, and reports whether they are. A
+// client that keeps it waiting BodyTimeout between two reads gets 408.
+func (c *conn) readBody(n int) bool {
+	if c.br.Buffered() >= n {
+		return true
+	}
+	c.setReadDeadline(time.Time{}, 0) // the head's deadline is over
+	c.bodyReads(true)
+	_, err := c.br.Peek(n)
+	c.bodyReads(false)
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.requestTimeout()
+	}
+	return false
+}
+
+// bodyReads starts (on) or ends the reading of a request body: every read
+// that has to wait for the client meanwhile may wait BodyTimeout. Where
+// the socket cannot arm a deadline per wait, one deadline covers the body.
+func (c *conn) bodyReads(on bool) {
+	d := c.s.cfg.BodyTimeout
+	if !on {
+		d = 0
+	}
+	if c.tuner != nil {
+		c.tuner.setReadWait(d)
+	} else if on {
+		c.setReadDeadline(time.Now().Add(d), 0)
+	}
+}
+
+// stall is called when a write to the client has to wait (the client does
+// not read as fast as the response comes): the slot of the request in
+// hand, if any, goes back once; the app's part is done, and what is left
+// is delivering, bounded by WriteTimeout and by the connection limit.
+func (c *conn) stall() {
+	if c.held && !c.released {
+		c.released = true
+		c.s.hooks.Release()
+	}
+}
+
+// requestTimeout answers 408 to a client too slow with its body; the
+// connection closes after it.
+func (c *conn) requestTimeout() {
+	w := c.bw
+	_, _ = w.WriteString("HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n")
+	_, _ = w.Write(c.s.replicaLine)
+	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(requestTimeoutBody)) + "\r\nConnection: close\r\n\r\n" + requestTimeoutBody)
+	_ = w.Flush()
 }
 
 // handoff gives the connection, with every byte read so far (from the

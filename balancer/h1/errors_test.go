@@ -222,6 +222,8 @@ func TestLargeBodyStreams(t *testing.T) {
 	}
 }
 
+// TestLargeRequestBodyStreams: a body above BodyBuffer streams to the app
+// on the fast path.
 func TestLargeRequestBodyStreams(t *testing.T) {
 	const size = 3 << 20
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -230,9 +232,14 @@ func TestLargeRequestBodyStreams(t *testing.T) {
 		w.Header().Set("X-N", "x")
 	})
 	p := startProxy(t, up.addr(), nil)
-	resp, err := http.Post("http://"+p.Addr+"/", "application/octet-stream", io.LimitReader(zeroReader{}, size))
+	req, _ := http.NewRequest("POST", "http://"+p.Addr+"/", io.LimitReader(zeroReader{}, size))
+	req.ContentLength = size
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Fallback") != "" {
+		t.Error("served by the fallback, want the fast path")
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -2,8 +2,10 @@ package h1
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 )
 
@@ -46,6 +48,54 @@ type guardConn struct {
 	maxHead int
 
 	closed atomic.Bool
+
+	mu      sync.Mutex // guards staller
+	staller Staller
+}
+
+// Staller is told when a write of a response to the client has to wait:
+// the client does not read as fast as the response comes.
+type Staller interface{ Stalled() }
+
+type guardKey struct{}
+
+// SetStaller makes s the one told when a write to the client of the
+// request whose context is ctx has to wait, until SetStaller is called
+// with nil. It reports false when that connection is not one the Server
+// handed to its fallback (nothing will be told).
+func SetStaller(ctx context.Context, s Staller) bool {
+	g, ok := ctx.Value(guardKey{}).(*guardConn)
+	if !ok {
+		return false
+	}
+	g.mu.Lock()
+	g.staller = s
+	g.mu.Unlock()
+	return true
+}
+
+func (g *guardConn) stall() {
+	g.mu.Lock()
+	s := g.staller
+	g.mu.Unlock()
+	if s != nil {
+		s.Stalled()
+	}
+}
+
+// setState moves to st; in a body, every read that has to wait for the
+// client may wait BodyTimeout.
+func (g *guardConn) setState(st guardState) {
+	inBody := st != gHead && st != gPass && st != gBad
+	wasInBody := g.st != gHead && g.st != gPass && g.st != gBad
+	g.st = st
+	if t, ok := g.sock.(waitTuner); ok && inBody != wasInBody {
+		d := g.s.cfg.BodyTimeout
+		if !inBody {
+			d = 0
+		}
+		t.setReadWait(d)
+	}
 }
 
 type guardState uint8
@@ -73,6 +123,10 @@ const maxChunkLine = 4096
 // bytes already read from it, from the start of a request head on.
 func newGuardConn(c net.Conn, sock io.ReadWriter, s *Server, replay []byte, maxHead int) *guardConn {
 	g := &guardConn{Conn: c, sock: sock, s: s, maxHead: maxHead}
+	if t, ok := sock.(waitTuner); ok {
+		t.setReadWait(0)
+		t.setWriteWait(s.cfg.WriteTimeout, g.stall)
+	}
 	if len(replay) > 0 {
 		g.in = append(make([]byte, 0, max(len(replay), 1024)), replay...)
 	}
@@ -142,7 +196,7 @@ func (g *guardConn) head() error {
 		g.scan = next
 		if n < 0 {
 			if len(b) >= g.maxHead {
-				g.st = gPass // net/http answers 431 and closes
+				g.setState(gPass) // net/http answers 431 and closes
 				return nil
 			}
 			if err := g.fill(); err != nil {
@@ -153,17 +207,20 @@ func (g *guardConn) head() error {
 		g.scan = 0
 		f, ok := checkRequest(b[:n])
 		if !ok {
-			g.in, g.off, g.vetted, g.st = append(g.in[:0], badHead...), 0, len(badHead), gBad
+			g.in, g.off, g.vetted = append(g.in[:0], badHead...), 0, len(badHead)
+			g.setState(gBad)
 			return nil
 		}
 		g.vetted = n
 		switch {
 		case f.upgrade:
-			g.st = gPass
+			g.setState(gPass)
 		case f.chunked:
-			g.st, g.line = gChunkLine, g.line[:0]
+			g.line = g.line[:0]
+			g.setState(gChunkLine)
 		case f.length > 0:
-			g.st, g.left = gBody, f.length
+			g.left = f.length
+			g.setState(gBody)
 		}
 		return nil
 	}
@@ -217,7 +274,7 @@ func (g *guardConn) body(b []byte) int {
 			i += k
 			if g.left -= int64(k); g.left == 0 {
 				if g.st == gBody {
-					g.st = gHead
+					g.setState(gHead)
 				} else {
 					g.st, g.left = gChunkEnd, 2
 				}
@@ -228,7 +285,7 @@ func (g *guardConn) body(b []byte) int {
 				want = '\r'
 			}
 			if b[i] != want {
-				g.st = gBad
+				g.setState(gBad)
 				return i
 			}
 			i++
@@ -244,12 +301,12 @@ func (g *guardConn) body(b []byte) int {
 			}
 			g.line = append(g.line, b[i:end]...)
 			if g.trailer += end - i; len(g.line) > maxChunkLine || g.trailer > g.maxHead {
-				g.st = gBad
+				g.setState(gBad)
 				return start
 			}
 			i = end
 			if j >= 0 && !g.endLine() {
-				g.st = gBad
+				g.setState(gBad)
 				return start // net/http reads a line cut short, then the end
 			}
 		}
@@ -279,7 +336,7 @@ func (g *guardConn) endLine() bool {
 		return true
 	}
 	if len(l) == 0 {
-		g.st = gHead // the end of the trailer section
+		g.setState(gHead) // the end of the trailer section
 		return true
 	}
 	colon := bytes.IndexByte(l, ':')

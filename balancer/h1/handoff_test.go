@@ -23,6 +23,8 @@ func TestHandoff(t *testing.T) {
 		{name: "no slot GET", deny: true, raw: "GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n", status: 200, body: "GET /x?y=1 ", fallback: true},
 		{name: "no slot POST", deny: true, raw: "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world", status: 200, body: "POST /p hello world", fallback: true},
 		{name: "no slot chunked POST", deny: true, raw: "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", status: 200, body: "POST /p hello", fallback: true},
+		{name: "chunked POST", raw: "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", status: 200, body: "POST /p hello", fallback: true},
+		{name: "body above the read buffer", raw: "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 9000\r\n\r\n" + strings.Repeat("b", 9000), status: 200, body: "POST /p " + strings.Repeat("b", 9000), fallback: true},
 		{name: "upgrade", raw: "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", status: 200, body: "GET /ws ", fallback: true},
 		{name: "expect", raw: "POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", status: 200, body: "POST /e hi", fallback: true},
 		{name: "absolute URI", raw: "GET http://h/abs HTTP/1.1\r\nHost: h\r\n\r\n", status: 200, body: "GET /abs ", fallback: true},

@@ -39,6 +39,8 @@ type fakeHooks struct {
 	Retry    bool
 	Forwards []ForwardResult // copies, slices included
 	Dones    atomic.Int64
+	Releases atomic.Int64 // Release calls
+	Released atomic.Int64 // Done calls that said released
 
 	mu       sync.Mutex
 	Statuses []int
@@ -130,8 +132,13 @@ func (h *fakeHooks) AppendLoad(dst []byte) []byte {
 	return append(dst, "i=1;q=0;c=8;l=100;d=0"...)
 }
 
-func (h *fakeHooks) Done(status int, start, appStart, end time.Time) {
+func (h *fakeHooks) Release() { h.Releases.Add(1) }
+
+func (h *fakeHooks) Done(status int, start, appStart, end time.Time, released bool) {
 	h.Dones.Add(1)
+	if released {
+		h.Released.Add(1)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.Statuses = append(h.Statuses, status)
@@ -295,4 +302,15 @@ func dialRawErr(addr string) (net.Conn, error) {
 		c.Close()
 	}
 	return c, err
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // the polling interval
+	}
 }

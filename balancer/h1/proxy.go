@@ -25,6 +25,7 @@ const (
 	badGatewayBody        = "bad gateway: the app did not answer\n"
 	badGatewaySiblingBody = "bad gateway: sibling failed\n"
 	shedBody              = "overloaded: no capacity free, retry later\n"
+	requestTimeoutBody    = "request timeout: the body did not arrive in time\n"
 )
 
 // maxLoadLen is the room kept in the client writer for an X-Mitosis-Load
@@ -43,9 +44,11 @@ func (c *conn) proxy() (keep bool) {
 		start, c.queuedAt = c.queuedAt, time.Time{} // its time includes the queue
 	}
 	status := 502 // until the app's status is known
+	c.held, c.released = true, false
 	defer func() {
 		c.lastEnd = time.Now()
-		s.hooks.Done(status, start, appStart, c.lastEnd)
+		s.hooks.Done(status, start, appStart, c.lastEnd, c.released)
+		c.held = false
 	}()
 
 	// Everything needed of the request head is taken before it is
@@ -59,25 +62,17 @@ func (c *conn) proxy() (keep bool) {
 	c.buildRequest()
 	_, _ = c.br.Discard(req.size)
 
-	// A body that fits the read buffer travels with the head in one write
-	// and stays buffered (replayable) until the app answered.
+	// A body that fits the read buffer is in it already (conn.readBody),
+	// travels with the head in one write and stays buffered (replayable)
+	// until the app answered.
 	inline := !chunkedIn && bodyLen <= int64(c.br.Size())
-	waited := !inline // a streamed body: the app starts when its head is sent
 	if inline && bodyLen > 0 {
-		if c.br.Buffered() < int(bodyLen) {
-			c.setReadDeadline(time.Time{}, 0)
-			waited = true
-		}
-		body, err := c.br.Peek(int(bodyLen))
-		if err != nil {
-			status = 400 // the client left mid-body
-			return false
-		}
+		body, _ := c.br.Peek(int(bodyLen))
 		c.out = append(c.out, body...)
 	}
 
-	if waited {
-		appStart = time.Now()
+	if !inline {
+		appStart = time.Now() // a streamed body: the app starts when its head is sent
 	} // else the request went upstream microseconds after start: one clock read saved
 	u, wrote, err := c.roundTrip(s.up, inline, chunkedIn, bodyLen, clientMinor, appStart)
 	if err != nil {
@@ -206,11 +201,13 @@ func (c *conn) writeRequest(u *upConn, inline, chunked bool, bodyLen int64) erro
 	uw := c.upWriter(u.rw)
 	_, _ = uw.Write(c.out)
 	var err error
+	c.bodyReads(true)
 	if chunked {
 		err = copyChunked(uw, c.br, false, c.s.cfg.MaxHeaderBytes)
 	} else {
 		err = copyN(uw, c.br, bodyLen)
 	}
+	c.bodyReads(false)
 	if err != nil {
 		return err
 	}

@@ -164,13 +164,3 @@ func TestQueuePipelined(t *testing.T) {
 		t.Errorf("%d queue waits ended as a hang-up, want 0", g)
 	}
 }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}

@@ -59,11 +59,17 @@ type Hooks interface {
 	// AppendLoad appends the X-Mitosis-Load value (pool.AppendLoad) a
 	// hop's response carries, without allocating when dst has room.
 	AppendLoad(dst []byte) []byte
-	// Done releases the slot and records the request: start is when its
-	// head had been read, appStart just before it was sent upstream, end
-	// after its last byte went to the client (or it failed). It is called
-	// exactly once per Local decision or TryAcquireHop that returned true.
-	Done(status int, start, appStart, end time.Time)
+	// Release gives the slot of a request back early: its response
+	// stalled (the client does not read as fast as it comes), so the app's
+	// part is over and only delivering is left. It is called at most once
+	// per request that holds a slot, before its Done.
+	Release()
+	// Done releases the slot (unless released says Release did) and
+	// records the request: start is when its head had been read, appStart
+	// just before it was sent upstream, end after its last byte went to
+	// the client (or it failed). It is called exactly once per Local
+	// decision or TryAcquireHop that returned true.
+	Done(status int, start, appStart, end time.Time, released bool)
 }
 
 // Buffer sizes per client connection. 8 KiB holds the request heads
@@ -108,8 +114,10 @@ type Server struct {
 }
 
 // NewServer builds the server. fallback serves every handed-off
-// connection; its Handler, timeouts and MaxHeaderBytes are the caller's.
-// A nil log discards.
+// connection; its Handler, ReadHeaderTimeout, IdleTimeout and
+// MaxHeaderBytes are the caller's; its ReadTimeout and WriteTimeout must
+// be 0, and NewServer wraps its ConnContext (see SetStaller). A nil log
+// discards.
 func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -140,6 +148,21 @@ func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger)
 		s.maxHead = http.DefaultMaxHeaderBytes
 	}
 	s.maxHead += 4096 + 1
+	if fallback.ReadTimeout != 0 || fallback.WriteTimeout != 0 {
+		// They would last a whole request; guardConn arms its own
+		// deadlines per wait and clears them, which would undo those.
+		return nil, errors.New("h1: the fallback server's ReadTimeout and WriteTimeout must be 0 (Config.BodyTimeout and WriteTimeout replace them)")
+	}
+	prev := fallback.ConnContext
+	fallback.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if prev != nil {
+			ctx = prev(ctx, c)
+		}
+		if g, ok := c.(*guardConn); ok {
+			ctx = context.WithValue(ctx, guardKey{}, g)
+		}
+		return ctx
+	}
 	return s, nil
 }
 
@@ -309,7 +332,11 @@ func (s *Server) closeIdle() bool {
 }
 
 func (s *Server) newConn(c net.Conn) *conn {
-	cc := &conn{s: s, c: c, rw: sockIO(c, s.wc)}
+	cc := &conn{s: s, c: c, rw: sockIO(c, s.wc), headBy: time.Now().Add(s.cfg.ReadHeaderTimeout)}
+	if t, ok := cc.rw.(waitTuner); ok {
+		cc.tuner = t
+		t.setWriteWait(s.cfg.WriteTimeout, cc.stall)
+	}
 	if f, ok := cc.rw.(idleFiller); ok {
 		cc.idle = f // buffers come with the first request (conn.fill)
 		cc.fillFn = cc.fill

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"time"
 )
 
 // sockIO returns the reader and writer the fast path uses for a socket:
@@ -27,3 +28,10 @@ type idleFiller interface {
 
 // errWouldBlock: a read inside waitFill found no bytes.
 var errWouldBlock = errors.New("h1: read would block")
+
+// waitTuner is a socket that arms deadlines only when a call has to wait
+// (rawSock): see setReadWait and setWriteWait.
+type waitTuner interface {
+	setReadWait(d time.Duration)
+	setWriteWait(d time.Duration, stalled func())
+}

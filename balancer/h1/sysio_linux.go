@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // rawSock reads and writes a non-blocking socket with syscall.RawSyscall
@@ -22,6 +23,7 @@ import (
 // write on a non-blocking socket never blocks, so it may keep the P, as
 // nginx keeps its only thread.
 type rawSock struct {
+	c       net.Conn // for deadlines
 	rc      syscall.RawConn
 	wc      *wakeClock // told when a read had to wait for the poller
 	readFn  func(fd uintptr) bool
@@ -48,6 +50,12 @@ type rawSock struct {
 	peekFn  func(fd uintptr)
 	peekErr syscall.Errno
 	peekBuf [1]byte
+
+	// Deadlines armed only when a call has to wait (setReadWait,
+	// setWriteWait): nothing is done on a read or write that does not.
+	readWait, writeWait time.Duration
+	stalled             func()
+	rarmed, warmed      bool
 }
 
 // wakeTracking: reads that wait are reported to the wakeClock.
@@ -62,7 +70,7 @@ func newRawSock(c net.Conn, wc *wakeClock) *rawSock {
 	if err != nil {
 		return nil
 	}
-	s := &rawSock{rc: rc, wc: wc}
+	s := &rawSock{c: c, rc: rc, wc: wc}
 	s.readFn = s.read
 	s.writeFn = s.write
 	s.fillFn = s.fillAt
@@ -83,6 +91,10 @@ func (s *rawSock) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			if s.readWait > 0 {
+				_ = s.c.SetReadDeadline(time.Now().Add(s.readWait))
+				s.rarmed = true
+			}
 			return false // wait until readable
 		default:
 			s.rerr = e
@@ -102,6 +114,11 @@ func (s *rawSock) Read(p []byte) (int, error) {
 	s.rbuf, s.rn, s.rerr, s.rcalls = p, 0, 0, 0
 	err := s.rc.Read(s.readFn)
 	s.rbuf = nil
+	if s.rarmed {
+		// A later read that does not wait must not meet this deadline.
+		_ = s.c.SetReadDeadline(time.Time{})
+		s.rarmed = false
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -129,6 +146,13 @@ func (s *rawSock) write(fd uintptr) bool {
 			s.wn += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			if s.stalled != nil {
+				s.stalled()
+			}
+			if s.writeWait > 0 {
+				_ = s.c.SetWriteDeadline(time.Now().Add(s.writeWait))
+				s.warmed = true
+			}
 			return false // wait until writable
 		default:
 			s.werr = e
@@ -146,6 +170,10 @@ func (s *rawSock) Write(p []byte) (int, error) {
 	s.wbuf, s.wn, s.werr = p, 0, 0
 	err := s.rc.Write(s.writeFn)
 	s.wbuf = nil
+	if s.warmed {
+		_ = s.c.SetWriteDeadline(time.Time{})
+		s.warmed = false
+	}
 	switch {
 	case err != nil:
 		return s.wn, err
@@ -229,4 +257,16 @@ func (s *rawSock) peek(fd uintptr) {
 	for s.peekErr == syscall.EINTR {
 		_, s.peekErr = sysPeek(fd, s.peekBuf[:])
 	}
+}
+
+// setReadWait makes every read that has to wait for the peer arm a read
+// deadline d ahead (0: none), cleared again once the read returns: the
+// deadline bounds the time between two reads that make progress, not a
+// whole transfer, and costs nothing while bytes are there.
+func (s *rawSock) setReadWait(d time.Duration) { s.readWait = d }
+
+// setWriteWait does the same for writes; stalled, if not nil, is called
+// each time a write has to wait because the peer does not read.
+func (s *rawSock) setWriteWait(d time.Duration, stalled func()) {
+	s.writeWait, s.stalled = d, stalled
 }
