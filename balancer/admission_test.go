@@ -151,6 +151,6 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not reached in 5s")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the polling interval
 	}
 }

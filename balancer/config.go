@@ -40,6 +40,13 @@ type Config struct {
 	RetryBudget float64
 	// RetryAfter is the Retry-After value sent with 503 (seconds, default 1).
 	RetryAfter int
+	// BodyBuffer is the largest request body read in full before the
+	// request takes a slot or goes to a sibling (MITOSIS_BODY_BUFFER,
+	// default 1 MiB): a client that announces a body and sends it slowly
+	// holds no slot meanwhile, and a buffered body can be sent again to
+	// another sibling. A larger body streams as it arrives. 0: none is
+	// buffered.
+	BodyBuffer int64
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -52,6 +59,7 @@ func DefaultConfig() Config {
 		ReplicaHeader: true,
 		RetryBudget:   0.2,
 		RetryAfter:    1,
+		BodyBuffer:    1 << 20,
 	}
 }
 
@@ -83,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryBudget < 0 || c.RetryBudget > 1 {
 		errs = append(errs, fmt.Errorf("retry budget %g: must be in [0; 1]", c.RetryBudget))
+	}
+	if c.BodyBuffer < 0 || c.BodyBuffer > 1<<30 {
+		errs = append(errs, fmt.Errorf("MITOSIS_BODY_BUFFER=%d: must be in [0; 1073741824]", c.BodyBuffer))
 	}
 	if c.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry-after %d: must be >= 0", c.RetryAfter))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -175,7 +176,7 @@ func (f *forwarder) serve(w *recorder, r *http.Request, below int64) bool {
 			return true
 		}
 		f.forwarded[outcomeError].Inc()
-		http.Error(w, "bad gateway: sibling failed", http.StatusBadGateway)
+		writeText(w, http.StatusBadGateway, h1.BadGatewaySiblingBody)
 		return true
 	}
 	// Every try failed before anything was sent: serve it here.

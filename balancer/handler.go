@@ -2,8 +2,10 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -105,7 +108,7 @@ func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option
 		h.share = int64(cfg.MaxInflight)
 	}
 	h.sig = &Signal{adm: h.adm}
-	h.recorders.New = func() any { return &recorder{} }
+	h.recorders.New = func() any { return &recorder{h: h} }
 	for _, o := range opts {
 		o(h)
 	}
@@ -229,9 +232,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// can end without cutting a connection in the middle of a request.
 		rec.Header()["Connection"] = connClose
 	}
+	if r.Method == http.MethodConnect {
+		// A front end is no tunnel: CONNECT host:port would reach the
+		// app as "CONNECT /".
+		rec.Header()["Connection"] = connClose
+		writeText(rec, http.StatusMethodNotAllowed, h1.ConnectBody)
+		return
+	}
+	// An upgrade that does not happen leaves the connection closed: past
+	// such a request the guard (h1) no longer follows the framing.
+	_, rec.upgrade = r.Header["Upgrade"]
 	hop := h.acceptHop(r)
 	if !hop {
 		setForwarded(r)
+	}
+	if !h.readBody(rec, r) {
+		return
 	}
 	acquired := false
 	if !hop {
@@ -261,8 +277,96 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.shedResponse(rec)
 		return
 	}
-	defer h.adm.release()
+	rec.slot.Store(slotHeld)
+	watched := h1.SetStaller(r.Context(), rec)
+	defer h.endLocal(rec, r, watched)
 	h.serveLocal(rec, r, hop, start)
+}
+
+// The slot states of a request served locally on the net/http path.
+const (
+	slotNone     int32 = iota
+	slotHeld           // taken, to give back at the end
+	slotReleased       // given back when a write to the client stalled
+)
+
+// Stalled gives the slot back when a write of the response to the client
+// has to wait (h1.Staller): the request is then delivering, counted in
+// mitosis_delivering until it ends. It may run in another goroutine than
+// ServeHTTP's (a flushing ReverseProxy writes from a timer).
+func (r *recorder) Stalled() {
+	if r.slot.CompareAndSwap(slotHeld, slotReleased) {
+		r.h.adm.release()
+		r.h.m.delivering.Inc()
+	}
+}
+
+// endLocal ends a request served locally: the slot goes back, unless a
+// stall gave it back already.
+func (h *Handler) endLocal(rec *recorder, r *http.Request, watched bool) {
+	if watched {
+		h1.SetStaller(r.Context(), nil)
+	}
+	if rec.slot.CompareAndSwap(slotHeld, slotNone) {
+		h.adm.release()
+	} else if rec.slot.CompareAndSwap(slotReleased, slotNone) {
+		h.m.delivering.Dec()
+	}
+}
+
+// readBody reads a request body of up to BodyBuffer bytes in full before
+// the request takes a slot or goes to a sibling: a client that announces a
+// body and sends it slowly (the guard bounds the wait between reads,
+// h1.Config.BodyTimeout) holds nothing meanwhile. The request then carries
+// the buffered body with its length (a chunked one is sent on with
+// Content-Length, as nginx does), and no Expect (the client has had its
+// 100 Continue, from net/http, when the body was first read; the app must
+// not make the proxy wait for another). A larger body is read on as the
+// request goes. false: the body could not be read, and the answer (408,
+// 400) is written.
+func (h *Handler) readBody(w *recorder, r *http.Request) bool {
+	delete(r.Header, "Expect")
+	if r.Body == nil || r.Body == http.NoBody || h.cfg.BodyBuffer == 0 {
+		return true
+	}
+	buf := new(bytes.Buffer)
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, h.cfg.BodyBuffer+1)); err != nil {
+		w.Header()["Connection"] = connClose
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			writeText(w, http.StatusRequestTimeout, h1.RequestTimeoutBody)
+		} else {
+			writeText(w, http.StatusBadRequest, h1.BadBodyBody)
+		}
+		return false
+	}
+	if int64(buf.Len()) > h.cfg.BodyBuffer {
+		r.Body = bodyReader{Reader: io.MultiReader(buf, r.Body), Closer: r.Body}
+		return true
+	}
+	r.ContentLength, r.TransferEncoding = int64(buf.Len()), nil
+	if buf.Len() == 0 {
+		r.Body = http.NoBody
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	}
+	return true
+}
+
+// bodyReader is a body read on from what was buffered, closing the
+// original.
+type bodyReader struct {
+	io.Reader
+	io.Closer
+}
+
+// writeText writes one of the texts mitosis answers by itself.
+func writeText(w http.ResponseWriter, code int, body string) {
+	hdr := w.Header()
+	hdr["Content-Type"] = textPlain
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
 }
 
 func (h *Handler) serveLocal(w *recorder, r *http.Request, hop bool, start time.Time) {
@@ -287,12 +391,10 @@ func (h *Handler) shedResponse(w http.ResponseWriter) {
 	h.countShed()
 	hdr := w.Header()
 	hdr["Retry-After"] = h.retryAfter
-	hdr["Content-Type"] = []string{"text/plain; charset=utf-8"}
 	if h.cfg.ReplicaHeader {
 		hdr[ReplicaHeader] = h.replicaVal
 	}
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte("overloaded: no capacity free, retry later\n"))
+	writeText(w, http.StatusServiceUnavailable, h1.ShedBody)
 }
 
 // countShed counts a request answered 503 for want of a slot, in the
@@ -342,6 +444,7 @@ func setForwarded(r *http.Request) {
 }
 
 var (
+	textPlain  = []string{"text/plain; charset=utf-8"}
 	connClose  = []string{"close"}
 	protoHTTP  = []string{"http"}
 	protoHTTPS = []string{"https"}
@@ -352,10 +455,24 @@ var (
 // WebSocket, deadlines) reaches the connection.
 type recorder struct {
 	http.ResponseWriter
-	code int
+	h       *Handler
+	code    int
+	upgrade bool         // the request asked for an upgrade
+	slot    atomic.Int32 // slotNone, slotHeld, slotReleased
 }
 
-func (r *recorder) reset(w http.ResponseWriter) { r.ResponseWriter, r.code = w, 0 }
+func (r *recorder) reset(w http.ResponseWriter) {
+	r.ResponseWriter, r.code, r.upgrade = w, 0, false
+	r.slot.Store(slotNone)
+}
+
+// final is called before the final status goes out: an upgrade request
+// answered without switching protocols closes its connection.
+func (r *recorder) final(code int) {
+	if r.upgrade && code != http.StatusSwitchingProtocols {
+		r.Header()["Connection"] = connClose
+	}
+}
 
 func (r *recorder) status() int {
 	if r.code == 0 {
@@ -365,8 +482,9 @@ func (r *recorder) status() int {
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 && code >= 200 {
+	if r.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		r.code = code
+		r.final(code)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -374,6 +492,7 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.code == 0 {
 		r.code = http.StatusOK
+		r.final(r.code)
 	}
 	return r.ResponseWriter.Write(b)
 }
@@ -381,6 +500,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (r *recorder) Flush() {
 	if r.code == 0 {
 		r.code = http.StatusOK
+		r.final(r.code)
 	}
 	_ = http.NewResponseController(r.ResponseWriter).Flush()
 }

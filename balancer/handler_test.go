@@ -127,7 +127,7 @@ func TestShedWithRetryAfter(t *testing.T) {
 	}
 }
 
-// counterValue reads a counter without labels from reg.
+// counterValue reads a counter (or a gauge) without labels from reg.
 func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -136,6 +136,9 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
+			if g := mf.GetMetric()[0].GetGauge(); g != nil {
+				return g.GetValue()
+			}
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}

@@ -34,7 +34,6 @@ type conn struct {
 	fillErr  error
 	clientIP []byte
 	state    atomic.Int32
-	tuner    waitTuner // rw, when it arms deadlines only on waits; or nil
 	// headBy is when the first request's head must be in: counted from
 	// accept, so that a client that connects and sends nothing (or
 	// dribbles) is gone after ReadHeaderTimeout. Zero after the first.
@@ -266,8 +265,8 @@ func (c *conn) bodyReads(on bool) {
 	if !on {
 		d = 0
 	}
-	if c.tuner != nil {
-		c.tuner.setReadWait(d)
+	if t, ok := c.rw.(waitTuner); ok {
+		t.setReadWait(d)
 	} else if on {
 		c.setReadDeadline(time.Now().Add(d), 0)
 	}
@@ -290,7 +289,7 @@ func (c *conn) requestTimeout() {
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = w.Write(c.s.replicaLine)
-	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(requestTimeoutBody)) + "\r\nConnection: close\r\n\r\n" + requestTimeoutBody)
+	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(RequestTimeoutBody)) + "\r\nConnection: close\r\n\r\n" + RequestTimeoutBody)
 	_ = w.Flush()
 }
 

@@ -88,7 +88,7 @@ func (c *conn) route() (keep bool) {
 			return keep
 		}
 		if len(c.tried) == maxTries {
-			c.badGateway(badGatewaySiblingBody) // Hooks that never stop retrying
+			c.badGateway(BadGatewaySiblingBody) // Hooks that never stop retrying
 			return false
 		}
 		c.tried = append(c.tried, key)
@@ -131,7 +131,7 @@ func (c *conn) forward(addr, key string, start time.Time, bodyLen int64) (keep, 
 		if retry {
 			return false, true
 		}
-		c.badGateway(badGatewaySiblingBody)
+		c.badGateway(BadGatewaySiblingBody)
 		return false, false
 	}
 	c.load = nil

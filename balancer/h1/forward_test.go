@@ -68,7 +68,7 @@ func TestForwardFailures(t *testing.T) {
 		body   string
 	}{
 		{"retried then local", true, 200, "local payload"},
-		{"not retried", false, 502, badGatewaySiblingBody},
+		{"not retried", false, 502, BadGatewaySiblingBody},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,12 +20,15 @@ const (
 	bodyEOF                     // until the app closes
 )
 
-// The bodies of the 502 and 503 answers (as balancer.Handler words them).
+// The bodies of the answers mitosis writes itself, on both paths
+// (balancer.Handler uses them too): each text exists once.
 const (
-	badGatewayBody        = "bad gateway: the app did not answer\n"
-	badGatewaySiblingBody = "bad gateway: sibling failed\n"
-	shedBody              = "overloaded: no capacity free, retry later\n"
-	requestTimeoutBody    = "request timeout: the body did not arrive in time\n"
+	BadGatewayBody        = "bad gateway: the app did not answer\n"
+	BadGatewaySiblingBody = "bad gateway: sibling failed\n"
+	ShedBody              = "overloaded: no capacity free, retry later\n"
+	RequestTimeoutBody    = "request timeout: the body did not arrive in time\n"
+	BadBodyBody           = "bad request: malformed request body\n"
+	ConnectBody           = "method not allowed: CONNECT is not served here\n"
 )
 
 // maxLoadLen is the room kept in the client writer for an X-Mitosis-Load
@@ -78,7 +81,7 @@ func (c *conn) proxy() (keep bool) {
 	if err != nil {
 		if !wrote {
 			s.log.Warn("app did not answer", "upstream", s.cfg.Upstream, "err", err)
-			c.badGateway(badGatewayBody)
+			c.badGateway(BadGatewayBody)
 		}
 		return false
 	}

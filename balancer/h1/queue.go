@@ -80,13 +80,13 @@ func (c *conn) shed(start time.Time) (keep bool) {
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + retryAfter + "\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = w.Write(c.s.replicaLine)
-	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(shedBody)) + "\r\n")
+	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(ShedBody)) + "\r\n")
 	if !keep {
 		_, _ = w.WriteString("Connection: close\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
 	if !isHead {
-		_, _ = w.WriteString(shedBody)
+		_, _ = w.WriteString(ShedBody)
 	}
 	c.lastEnd = time.Now()
 	return w.Flush() == nil && keep

@@ -86,7 +86,7 @@ func TestQueueShed(t *testing.T) {
 			c := dialRaw(t, p.Addr)
 			c.send(tt.raw)
 			resp, body := c.read(tt.method)
-			want := shedBody
+			want := ShedBody
 			if tt.method == "HEAD" {
 				want = ""
 			}

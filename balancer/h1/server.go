@@ -334,7 +334,6 @@ func (s *Server) closeIdle() bool {
 func (s *Server) newConn(c net.Conn) *conn {
 	cc := &conn{s: s, c: c, rw: sockIO(c, s.wc), headBy: time.Now().Add(s.cfg.ReadHeaderTimeout)}
 	if t, ok := cc.rw.(waitTuner); ok {
-		cc.tuner = t
 		t.setWriteWait(s.cfg.WriteTimeout, cc.stall)
 	}
 	if f, ok := cc.rw.(idleFiller); ok {
