@@ -40,6 +40,11 @@ type Config struct {
 	// them (balancer.Config.BodyBuffer); a larger body streams to the app
 	// as it arrives, within BodyTimeout.
 	BodyBuffer int64
+	// MaxConns is the most client connections kept open at once, on the
+	// fast path and handed off (default 10,000). A connection above it
+	// gets 503 with Connection: close at once and is closed; see
+	// CheckFileLimit for the descriptors it needs.
+	MaxConns int
 	// DialTimeout bounds a new connection to the upstream (default 5s).
 	DialTimeout time.Duration
 	// MaxHeaderBytes bounds a response head read from the upstream
@@ -68,6 +73,7 @@ func DefaultConfig() Config {
 		BodyTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		BodyBuffer:        1 << 20,
+		MaxConns:          10_000,
 		DialTimeout:       5 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		MaxIdleUpstream:   256,
@@ -97,6 +103,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyBuffer < 0 || c.BodyBuffer > 1<<30 {
 		errs = append(errs, fmt.Errorf("h1 body buffer %d: must be in [0; 1073741824]", c.BodyBuffer))
+	}
+	if c.MaxConns < 1 || c.MaxConns > 10_000_000 {
+		errs = append(errs, fmt.Errorf("h1 max conns %d: must be in [1; 10000000]", c.MaxConns))
 	}
 	if c.MaxIdleUpstream < 0 || c.MaxIdleUpstream > 100_000 {
 		errs = append(errs, fmt.Errorf("h1 max idle upstream %d: must be in [0; 100000]", c.MaxIdleUpstream))

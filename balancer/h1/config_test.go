@@ -21,6 +21,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative sibling pool", func(c *Config) { c.MaxIdlePerSibling = -1 }, "max idle per sibling -1"},
 		{"bad replica id", func(c *Config) { c.ReplicaID = "a\nb" }, "replica id"},
 		{"long dial", func(c *Config) { c.DialTimeout = 48 * time.Hour }, "dial timeout"},
+		{"no conns", func(c *Config) { c.MaxConns = 0 }, "max conns 0"},
+		{"zero body timeout", func(c *Config) { c.BodyTimeout = 0 }, "body timeout 0s"},
+		{"zero write timeout", func(c *Config) { c.WriteTimeout = 0 }, "write timeout 0s"},
+		{"negative body buffer", func(c *Config) { c.BodyBuffer = -1 }, "body buffer -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

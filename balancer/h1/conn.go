@@ -70,6 +70,7 @@ func (c *conn) serve() {
 		c.s.forget(c)
 		if !c.handedOff {
 			_ = c.c.Close()
+			c.s.connDone()
 		}
 		c.s.dropBuffers(c)
 	}()

@@ -378,5 +378,6 @@ func (g *guardConn) Close() error {
 	if g.closed.Swap(true) {
 		return nil
 	}
+	g.s.connDone()
 	return g.Conn.Close()
 }

@@ -97,6 +97,8 @@ type Server struct {
 	replicaLine []byte
 
 	wc           *wakeClock
+	open         atomic.Int64 // client connections (see admitConn)
+	refused      atomic.Int64
 	inShutdown   atomic.Bool
 	noKeepAlives atomic.Bool
 
@@ -203,10 +205,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("h1: accept: %w", err)
 		}
 		backoff = 0
+		if !s.admitConn(c) {
+			continue
+		}
 		if s.cfg.Upstream == "" {
 			// No fast path: net/http serves every connection, guarded.
 			if !s.hl.hand(newGuardConn(c, sockIO(c, s.wc), s, nil, s.maxHead)) {
 				_ = c.Close()
+				s.connDone()
 				return http.ErrServerClosed
 			}
 			continue
@@ -214,6 +220,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		cc := s.newConn(c)
 		if !s.track(cc) {
 			_ = c.Close()
+			s.connDone()
 			s.dropBuffers(cc)
 			return http.ErrServerClosed
 		}
