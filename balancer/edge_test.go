@@ -32,8 +32,15 @@ func startEdge(t *testing.T, cfg Config, app http.Handler, tune func(*h1.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &edge{h: h, reg: reg, addr: serveEdge(t, h, tune)}
+}
+
+// serveEdge serves h behind an h1 server without an upstream and returns
+// its address.
+func serveEdge(t *testing.T, h *Handler, tune func(*h1.Config)) string {
+	t.Helper()
 	fc := h1.DefaultConfig()
-	fc.ReplicaID = cfg.ID
+	fc.ReplicaID = h.cfg.ID
 	if tune != nil {
 		tune(&fc)
 	}
@@ -48,7 +55,7 @@ func startEdge(t *testing.T, cfg Config, app http.Handler, tune func(*h1.Config)
 	done := make(chan struct{})
 	go func() { _ = s.Serve(ln); close(done) }()
 	t.Cleanup(func() { _ = s.Close(); <-done })
-	return &edge{h: h, reg: reg, addr: ln.Addr().String()}
+	return ln.Addr().String()
 }
 
 // dialEdge opens a raw client connection.

@@ -34,7 +34,7 @@ type fastReplica struct {
 func startFast(t testing.TB, cfg Config, appAddr string, opts ...Option) *fastReplica {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	h, err := New(cfg, appProxy(t, appAddr), reg, opts...)
+	h, err := New(cfg, appProxy(t, appAddr), reg, trustLoopback(opts)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +117,7 @@ func TestFastPathHopReceipt(t *testing.T) {
 		sendTok  string
 		draining bool
 		trusted  bool
+		stranger bool // the replica's siblings are elsewhere than the client
 	}{
 		{name: "no token configured", hop: true, trusted: true},
 		{name: "matching token", token: "s3cret", hop: true, sendTok: "s3cret", trusted: true},
@@ -124,12 +125,20 @@ func TestFastPathHopReceipt(t *testing.T) {
 		{name: "missing token", token: "s3cret", hop: true},
 		{name: "client request", token: "s3cret"},
 		{name: "hop while draining", hop: true, draining: true, trusted: true},
+		// The default: no token, and the sender is no sibling (a client
+		// spoofing the hop header): nothing changes for the app.
+		{name: "no token, not a sibling", hop: true, stranger: true},
+		{name: "matching token, not a sibling", token: "s3cret", hop: true, sendTok: "s3cret", stranger: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(4, 10, time.Second)
 			cfg.ClusterToken = tt.token
-			r := startFast(t, cfg, hostOf(app))
+			var opts []Option
+			if tt.stranger {
+				opts = append(opts, WithSiblings(&fakeSiblings{Members: []pool.Member{{Key: "x-admin", ID: "x", Addr: "192.0.2.9:8080", State: pool.StateJoining}}}, nil))
+			}
+			r := startFast(t, cfg, hostOf(app), opts...)
 			if tt.draining {
 				r.h.SetDraining()
 			}
@@ -311,7 +320,7 @@ func TestForwardToFastSibling(t *testing.T) {
 
 func startSiblingCfg(t *testing.T, c Config, app http.Handler, opts ...Option) sibling {
 	t.Helper()
-	h, err := New(c, app, prometheus.NewRegistry(), opts...)
+	h, err := New(c, app, prometheus.NewRegistry(), trustLoopback(opts)...)
 	if err != nil {
 		t.Fatal(err)
 	}

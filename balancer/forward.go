@@ -19,9 +19,6 @@ import (
 	"github.com/mitosis-run/mitosis/pool"
 )
 
-// maxAttempts bounds how many siblings one request may try.
-const maxAttempts = 3
-
 // fullScanMax is the largest pool scanned in full; above it the forwarder
 // samples two random candidates (power of two choices).
 const fullScanMax = 5
@@ -123,69 +120,35 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 
 func (b *trackedBody) Close() error { return nil }
 
-// serve forwards r to a sibling whose load is below `below`. It returns
-// false, having written nothing, when no sibling qualifies (or none could be
-// reached before anything was sent): the caller then serves r locally.
-func (f *forwarder) serve(w *recorder, r *http.Request, below int64) bool {
-	if len(f.sib.Ready()) == 0 {
-		return false
-	}
+// forward makes one try of r at the sibling decide chose, and reports
+// whether the request is to be decided again (the try failed and the
+// retry rule allows another; nothing was written). Otherwise the client
+// has an answer: the sibling's, or a 502 (or it left).
+func (f *forwarder) forward(w *recorder, r *http.Request, d decision) (again bool) {
 	var body *trackedBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &trackedBody{ReadCloser: r.Body}
 		r.Body = body
 		defer func() { r.Body = body.ReadCloser }()
 	}
-	f.forwards.Add(1)
-	f.refill()
-	var tried [maxAttempts]string
-	for i := 0; i < maxAttempts; i++ {
-		m, p, ok := f.pick(tried[:i], below)
-		if !ok {
-			return false
-		}
-		tried[i] = m.Key
-		err := f.try(w, r, p)
-		if err == nil {
-			f.forwarded[outcomeOK].Inc()
-			return true
-		}
-		sent := body != nil && body.read
-		dial := isDialError(err)
-		if dial || isResetError(err) {
-			f.sib.MarkDown(m.Key)
-		}
-		switch {
-		case dial && !sent:
-			// Nothing reached the sibling: any method may go elsewhere.
-			f.retries[reasonDial].Inc()
-			f.forwarded[outcomeRetry].Inc()
-			continue
-		case !sent && body == nil && isIdempotent(r.Method) && r.Context().Err() == nil:
-			if !f.takeRetry() {
-				f.retries[reasonNoRoom].Inc()
-				break
-			}
-			f.retries[reasonSent].Inc()
-			f.forwarded[outcomeRetry].Inc()
-			continue
-		}
-		if r.Context().Err() != nil {
-			// The client left: nobody to answer, and not the sibling's fault.
-			f.forwarded[outcomeCanceled].Inc()
-			return true
-		}
-		f.forwarded[outcomeError].Inc()
-		writeText(w, http.StatusBadGateway, h1.BadGatewaySiblingBody)
+	err := f.try(w, r, d.p)
+	if err == nil {
+		f.forwarded[outcomeOK].Inc()
+		return false
+	}
+	t := tryResult{err: err, sent: body != nil && body.read, body: body != nil, method: r.Method, gone: r.Context().Err() != nil}
+	if f.afterTry(d.p, d.m.Key, t) {
 		return true
 	}
-	// Every try failed before anything was sent: serve it here.
+	if !t.gone {
+		writeText(w, http.StatusBadGateway, h1.BadGatewaySiblingBody)
+	}
 	return false
 }
 
+// try sends r to the sibling of p once; decide counted it outstanding.
 func (f *forwarder) try(w *recorder, r *http.Request, p *peer) error {
 	a := attempt{recorder: w}
-	p.outstanding.Add(1)
 	t0 := time.Now()
 	defer func() {
 		p.outstanding.Add(-1)

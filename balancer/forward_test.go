@@ -36,6 +36,16 @@ func (f *fakeSiblings) Ready() []pool.Member {
 	return out
 }
 
+// List and Watch make the members' addresses those hops are trusted from.
+// Members set after the first hop are not seen: Watch never fires.
+func (f *fakeSiblings) List() []pool.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]pool.Member(nil), f.Members...)
+}
+
+func (f *fakeSiblings) Watch() <-chan struct{} { return nil }
+
 func (f *fakeSiblings) MarkDown(key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -73,13 +83,22 @@ func startSibling(t *testing.T, id string, maxInflight int, app http.Handler, op
 	t.Helper()
 	c := testConfig(maxInflight, 100, 5*time.Second)
 	c.ID = id
-	h, err := New(c, app, prometheus.NewRegistry(), opts...)
+	h, err := New(c, app, prometheus.NewRegistry(), trustLoopback(opts)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return sibling{h: h, srv: srv}
+}
+
+// trustLoopback puts a sibling on 127.0.0.1 in the pool table of a
+// replica that has no other (a joining one: never forwarded to), so that
+// it trusts the hops the other replicas of a test send from there; a
+// WithSiblings in opts replaces it.
+func trustLoopback(opts []Option) []Option {
+	sender := pool.Member{Key: "sender-admin", ID: "sender", Addr: "127.0.0.1:1", State: pool.StateJoining}
+	return append([]Option{WithSiblings(&fakeSiblings{Members: []pool.Member{sender}}, nil)}, opts...)
 }
 
 func member(id, addr string, capacity int) pool.Member {

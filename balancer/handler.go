@@ -3,12 +3,11 @@ package balancer
 import (
 	"bufio"
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,6 +57,7 @@ type Handler struct {
 	token      []byte // ClusterToken, for constant-time comparison
 	hopFields  []byte // HopHeader and TokenHeader lines of a forwarded request
 	recorders  sync.Pool
+	sibAddrs   siblingAddrs // the pool's addresses, for hop trust
 }
 
 // Option tunes a Handler.
@@ -68,8 +68,15 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 
 // WithSiblings lets the handler forward overflow to the pool's ready
 // members. transport carries the forwarded requests (nil: a tuned default).
+// When s also lists every member and tells of changes (*pool.Store
+// does), hops from their addresses can be trusted (see trustHop).
 func WithSiblings(s siblings, transport http.RoundTripper) Option {
-	return func(h *Handler) { h.fw = newForwarder(h, s, transport) }
+	return func(h *Handler) {
+		h.fw = newForwarder(h, s, transport)
+		if l, ok := s.(memberLister); ok {
+			h.sibAddrs.l = l
+		}
+	}
 }
 
 // WithRandom injects the random source of the two-choice selection: it
@@ -119,18 +126,12 @@ func New(cfg Config, app http.Handler, reg prometheus.Registerer, opts ...Option
 	return h, nil
 }
 
-// TryAcquire takes a local slot for a request without waiting, as the
-// fast path does: false when draining, when the replica is at its share
-// (ShareAbove) and has a ready sibling to share with, or when no slot is
-// free. A true result must be followed by exactly one Done.
+// TryAcquire takes a local slot for a request without waiting, as decide
+// would for a request that cannot be forwarded: false when draining or
+// above the share (ShareAbove) with a sibling to share with, or when no
+// slot is free. A true result must be followed by exactly one Done.
 func (h *Handler) TryAcquire() bool {
-	if h.draining.Load() {
-		return false
-	}
-	if h.adm.inflight.Load() >= h.share && h.fw != nil && len(h.fw.sib.Ready()) > 0 {
-		return false
-	}
-	return h.adm.tryAcquire()
+	return h.decide(ask{}).fate == fateLocal
 }
 
 // Queue waits for a local slot for a request nothing else took (here and
@@ -145,18 +146,11 @@ func (h *Handler) Queue(gone <-chan struct{}) bool {
 	return true
 }
 
-// TrustHop reports whether a request carrying HopHeader, with token the
-// value of its TokenHeader (nil without one), is a sibling's hop: always
-// without a ClusterToken, else when the token matches (constant time).
-func (h *Handler) TrustHop(token []byte) bool {
-	return len(h.token) == 0 || subtle.ConstantTimeCompare(token, h.token) == 1
+// TryAcquireHop takes a local slot for a trusted hop without waiting, as
+// decide does for one. A true result must be followed by exactly one Done.
+func (h *Handler) TryAcquireHop() bool {
+	return h.decide(ask{hop: true, pinned: true}).fate == fateLocal
 }
-
-// TryAcquireHop takes a local slot for a trusted hop without waiting. A hop
-// is served here whatever the share or drain state (it is never forwarded
-// again), so only a free slot counts. A true result must be followed by
-// exactly one Done.
-func (h *Handler) TryAcquireHop() bool { return h.adm.tryAcquire() }
 
 // AppendLoad appends the pool.LoadHeader value a hop's response carries.
 func (h *Handler) AppendLoad(dst []byte) []byte { return pool.AppendLoad(dst, h.Load()) }
@@ -242,40 +236,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An upgrade that does not happen leaves the connection closed: past
 	// such a request the guard (h1) no longer follows the framing.
 	_, rec.upgrade = r.Header["Upgrade"]
-	hop := h.acceptHop(r)
+	hop, pinned := h.acceptHop(r)
 	if !hop {
 		setForwarded(r)
 	}
 	if !h.readBody(rec, r) {
 		return
 	}
-	acquired := false
-	if !hop {
-		draining := h.draining.Load()
-		if !draining && h.adm.inflight.Load() < h.share {
-			acquired = h.adm.tryAcquire()
+	var tried [maxAttempts]string
+	for n := 0; ; n++ {
+		d := h.decide(ask{hop: hop, pinned: pinned, tried: tried[:n], canForward: true})
+		if d.fate == fateLocal {
+			break
 		}
-		if !acquired && h.fw != nil {
-			// Above the share, only a sibling less loaded than this replica
-			// is worth the hop; when no slot is free here (or while
-			// draining), any sibling with room is.
-			below := h.adm.inflight.Load() + h.adm.queued.Load()
-			if draining || !h.adm.hasRoom() {
-				below = math.MaxInt64
+		if d.fate == fateForward {
+			if !h.fw.forward(rec, r, d) {
+				return // answered (or the client left)
 			}
-			if h.fw.serve(rec, r, below) {
+			tried[n] = d.m.Key
+			continue
+		}
+		if !h.Queue(r.Context().Done()) {
+			if r.Context().Err() != nil {
+				// The client left while queued: its place is already free
+				// and nobody is there to read an answer.
 				return
 			}
-		}
-	}
-	if !acquired && !h.Queue(r.Context().Done()) {
-		if r.Context().Err() != nil {
-			// The client left while queued: its place is already free
-			// and nobody is there to read an answer.
+			h.shedResponse(rec)
 			return
 		}
-		h.shedResponse(rec)
-		return
+		break
 	}
 	rec.slot.Store(slotHeld)
 	watched := h1.SetStaller(r.Context(), rec)
@@ -404,23 +394,26 @@ func (h *Handler) countShed() {
 	h.m.shed.Inc()
 }
 
-// acceptHop reports whether r is a trusted hop from a sibling. An untrusted
-// hop header (wrong or missing token) is removed: the request is then an
-// ordinary client request.
-func (h *Handler) acceptHop(r *http.Request) bool {
+// acceptHop reports whether r is a trusted hop from a sibling (trustHop),
+// and whether it carries a hop header at all (pinned: never forwarded).
+// The hop fields of a request that is not trusted are removed: it is then
+// an ordinary client request.
+func (h *Handler) acceptHop(r *http.Request) (hop, pinned bool) {
 	if _, ok := r.Header[HopHeader]; !ok {
-		return false
+		delete(r.Header, TokenHeader)
+		return false, false
 	}
 	var got []byte
 	if v := r.Header[TokenHeader]; len(v) > 0 {
 		got = []byte(v[0])
 	}
-	if !h.TrustHop(got) {
+	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	if !h.trustHop(remote.Addr(), got) {
 		delete(r.Header, HopHeader)
 		delete(r.Header, TokenHeader)
-		return false
+		return false, true
 	}
-	return true
+	return true, true
 }
 
 // setForwarded replaces any client-sent X-Forwarded-* with what this

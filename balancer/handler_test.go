@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mitosis-run/mitosis/pool"
 )
 
 // gate is an app whose requests block until released.
@@ -203,7 +205,7 @@ func TestReplicaHeaderAndForwardedHeaders(t *testing.T) {
 		_, srv, _ := newServer(t, c, app)
 		req, _ := http.NewRequest("GET", srv.URL, nil)
 		req.Header.Set("X-Forwarded-For", "6.6.6.6")
-		req.Header.Set(HopHeader, "intruder") // no token configured: a hop
+		req.Header.Set(HopHeader, "intruder") // from a client, not a sibling: not trusted
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +244,10 @@ func TestReplicaHeaderAndForwardedHeaders(t *testing.T) {
 func TestHopNeedsToken(t *testing.T) {
 	c := testConfig(4, 4, time.Second)
 	c.ClusterToken = "secret"
-	h, err := New(c, http.NotFoundHandler(), prometheus.NewRegistry())
+	// The sender is a sibling (httptest.NewRequest comes from 192.0.2.1):
+	// the token decides.
+	sibs := &fakeSiblings{Members: []pool.Member{member("peer", "192.0.2.1:8080", 4)}}
+	h, err := New(c, http.NotFoundHandler(), prometheus.NewRegistry(), WithSiblings(sibs, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +261,8 @@ func TestHopNeedsToken(t *testing.T) {
 		if tt.token != "" {
 			r.Header.Set(TokenHeader, tt.token)
 		}
-		if got := h.acceptHop(r); got != tt.hop {
-			t.Errorf("token %q: hop = %v, want %v", tt.token, got, tt.hop)
+		if got, pinned := h.acceptHop(r); got != tt.hop || !pinned {
+			t.Errorf("token %q: hop = %v (pinned %v), want %v", tt.token, got, pinned, tt.hop)
 		}
 		if !tt.hop && r.Header.Get(HopHeader) != "" {
 			t.Errorf("token %q: untrusted hop header left in place", tt.token)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -33,6 +34,7 @@ type conn struct {
 	fillFn   func() bool   // c.fill
 	fillErr  error
 	clientIP []byte
+	remote   netip.Addr // the client's address, for Hooks.Route
 	state    atomic.Int32
 	// headBy is when the first request's head must be in: counted from
 	// accept, so that a client that connects and sends nothing (or
@@ -50,9 +52,13 @@ type conn struct {
 	queuedAt  time.Time // when the request in hand began to queue, or zero
 	handedOff bool
 
+	// The policy's view of the request in hand (Hooks.Route) and the end
+	// of what it decided (Hooks.Finish).
+	rq  Request
+	fin Outcome
+
 	// Forwarding to siblings (forward.go).
 	tried         []string
-	fres          ForwardResult
 	load, loadBuf []byte // a sibling's X-Mitosis-Load value
 }
 
@@ -132,19 +138,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		if c.req.hop && !c.s.hooks.TrustHop(c.req.token) {
-			c.req.hop = false // a client's: its X-Mitosis-* are dropped
-		}
-		var keep bool
-		switch {
-		case !c.req.hop:
-			keep = c.route()
-		case c.s.hooks.TryAcquireHop():
-			keep = c.proxy()
-		default:
-			keep = c.queue()
-		}
-		if !keep {
+		if !c.route() {
 			return
 		}
 	}

@@ -1,32 +1,53 @@
-// Package h1 is mitosis's fast HTTP/1.1 path: a hand-written server and
-// client that proxy the common case (HTTP/1.0 and 1.1, Content-Length or
-// chunked framing, no upgrade, no Expect) in the client connection's
-// goroutine, without allocating per request, to one of:
+// Package h1 is mitosis's fast HTTP/1.1 transport: a hand-written server
+// and client that proxy the common case (HTTP/1.0 and 1.1, Content-Length
+// or chunked framing, no upgrade, no Expect) in the client connection's
+// goroutine, without allocating per request, and the guard in front of
+// everything else.
 //
-//   - the local app's host:port, when Hooks.Route (a client request) or
-//     Hooks.TryAcquireHop (a trusted hop from a sibling) gave a local slot;
-//     a hop keeps the X-Forwarded-* its sender set and its answer carries
-//     X-Mitosis-Load (Hooks.AppendLoad);
-//   - a sibling's public address, when Hooks.Route says Forward: the
-//     request (only one whose body is already all buffered, so that a
-//     failed try can be repeated) goes with X-Mitosis-Hop over a pooled
-//     keep-alive connection per sibling; the sibling's X-Mitosis-Load is
-//     taken off the answer and handed to Hooks.Forwarded, which also says
-//     whether a failed try is retried. The balancer makes every decision;
-//     this package only carries them out.
+// It decides nothing: for each request it asks Hooks.Route (the balancer's
+// policy, the same one balancer.Handler applies to the requests net/http
+// serves) and carries the answer out:
 //
-// A request that finds no slot and no sibling (Route says Queue, or a hop
-// gets no slot) waits in the balancer's queue (Hooks.Queue) and is then
-// proxied to the app or answered 503 (queue.go), on the fast path; a
-// watcher on the socket gives the place up when the client leaves.
+//   - Local: proxy to the app's host:port. A trusted hop keeps the
+//     X-Forwarded-* its sender set and its answer carries X-Mitosis-Load
+//     (Hooks.AppendLoad);
+//   - Forward: proxy to a sibling's public address, with X-Mitosis-Hop
+//     (Hooks.AppendHop), over a pooled keep-alive connection per sibling;
+//     only a request whose body is all buffered, so that a failed try can
+//     be repeated. The sibling's X-Mitosis-Load is taken off the answer and
+//     handed to Hooks.Finish, which also says whether a failed try is
+//     retried;
+//   - Queue: wait in the balancer's queue (Hooks.Queue; a watcher on the
+//     socket gives the place up when the client leaves), then proxy or
+//     answer 503 (queue.go);
+//   - Handoff: give the connection to the fallback.
 //
-// Everything else is handed off, connection and all, to a fallback
-// *http.Server (the full balancer.Handler) through an in-memory listener:
-// the bytes already read are replayed first, and the connection stays with
-// net/http for the rest of its life. net/http therefore decides every case
-// this package does not understand, including the 400 and 431 answers to
-// malformed or oversized request heads, and requests with a body that is
-// not all buffered when they find no slot (net/http can forward those).
+// Everything the fast path does not serve is handed off, connection and
+// all, to a fallback *http.Server (balancer.Handler) through an in-memory
+// listener, guarded (guardConn): the guard reads the stream ahead of
+// net/http and replaces any request head that checkRequest (strict.go, the
+// one strict reading of RFC 9112 framing, a pure function of bytes) refuses
+// with one that net/http answers 400 and closes on. With an empty
+// Config.Upstream every connection is handed off at accept: the demo app's
+// path gets the same checks.
+//
+// Deadlines: a connection's first head must be in ReadHeaderTimeout after
+// accept; a body may keep the proxy waiting BodyTimeout between two reads,
+// a response WriteTimeout between two writes; idle keep-alive connections
+// close after IdleTimeout. The per-wait deadlines are armed only when a
+// read or write has to wait for the poller (sysio_linux.go), so the common
+// case pays nothing. The first write to a client that has to wait gives
+// the request's slot back (Hooks.Release, or the Staller of a request
+// net/http serves): the slot is held only while the app works or the
+// client keeps up. At most MaxConns client connections are open; above
+// that a new one gets 503 and is closed (limits.go).
+//
+// Bodies: one that fits the 8 KiB read buffer is read before the request
+// is routed; a chunked one, or one up to BodyBuffer, goes to the fallback,
+// which reads it before admission; a larger one streams. A response that
+// has no body (HEAD, 1xx, 204, 304) or a declared length ends there: an
+// upstream connection with bytes past that end, or that became readable
+// while idle in the pool, is closed, never reused.
 //
 // A keep-alive connection waiting for its next request holds no buffers:
 // they go back to the server's pools before it parks (conn.awaitRequest).
@@ -41,7 +62,8 @@
 // Owns: the public listener's accept loop, the client connections it keeps,
 // the pools of keep-alive connections to the app and to siblings (at most
 // maxSiblingPools, unused ones dropped), and the fallback server's
-// listener. Server's methods are safe for concurrent use; a Hooks
-// implementation must be too (it is called from every connection's
-// goroutine).
+// listener. Must not: decide where a request goes or whom to trust (Hooks
+// do), or write a text the balancer also writes (the texts are the
+// exported constants here). Server's methods are safe for concurrent use;
+// a Hooks implementation must be too.
 package h1

@@ -56,17 +56,26 @@ func (h *fakeHooks) TryAcquire() bool {
 	return true
 }
 
-func (h *fakeHooks) Route(tried []string, canForward bool) (Decision, string, string) {
-	if canForward && len(tried) < len(h.Siblings) {
-		return Forward, h.Siblings[len(tried)], "s" + string(rune('0'+len(tried)))
+// Route forwards to Siblings in order while the body is buffered, else
+// takes a slot, else queues (Queueing) or hands off. A hop is trusted
+// when Token is empty or matches; a trusted hop takes a slot or queues.
+func (h *fakeHooks) Route(r *Request) Route {
+	if r.Hop && (h.Token == "" || string(r.Token) == h.Token) {
+		if h.tryAcquireHop() {
+			return Route{Decision: Local, Hop: true}
+		}
+		return Route{Decision: Queue, Hop: true}
+	}
+	if r.CanForward && len(r.Tried) < len(h.Siblings) {
+		return Route{Decision: Forward, Addr: h.Siblings[len(r.Tried)], Key: "s" + string(rune('0'+len(r.Tried)))}
 	}
 	if h.TryAcquire() {
-		return Local, "", ""
+		return Route{Decision: Local}
 	}
-	if canForward && h.Queueing.Load() {
-		return Queue, "", ""
+	if r.CanForward && h.Queueing.Load() {
+		return Route{Decision: Queue}
 	}
-	return Handoff, "", ""
+	return Route{Decision: Handoff}
 }
 
 func (h *fakeHooks) Queue(gone <-chan struct{}) bool {
@@ -84,12 +93,30 @@ func (h *fakeHooks) Queue(gone <-chan struct{}) bool {
 	return false
 }
 
-func (h *fakeHooks) Shed(time.Time) string {
-	h.Sheds.Add(1)
-	return "7"
+func (h *fakeHooks) Finish(o *Outcome) bool {
+	switch o.Kind {
+	case Shed:
+		h.Sheds.Add(1)
+		o.RetryAfter = "7"
+		return false
+	case Forwarded:
+		return h.forwarded(&o.Forward)
+	}
+	h.Dones.Add(1)
+	if o.Released {
+		h.Released.Add(1)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Statuses = append(h.Statuses, o.Status)
+	h.Waits = append(h.Waits, o.AppStart.Sub(o.Start))
+	if o.AppStart.Before(o.Start) || o.End.Before(o.AppStart) {
+		h.Bad = append(h.Bad, "times out of order")
+	}
+	return false
 }
 
-func (h *fakeHooks) Forwarded(r *ForwardResult) bool {
+func (h *fakeHooks) forwarded(r *ForwardResult) bool {
 	c := *r
 	c.Method = append([]byte(nil), r.Method...)
 	c.Load = append([]byte(nil), r.Load...)
@@ -114,11 +141,7 @@ func (h *fakeHooks) AppendHop(dst []byte) []byte {
 	return append(dst, "X-Mitosis-Hop: r1\r\nX-Mitosis-Token: tok\r\n"...)
 }
 
-func (h *fakeHooks) TrustHop(token []byte) bool {
-	return h.Token == "" || string(token) == h.Token
-}
-
-func (h *fakeHooks) TryAcquireHop() bool {
+func (h *fakeHooks) tryAcquireHop() bool {
 	if h.Deny.Load() {
 		return false
 	}
@@ -133,20 +156,6 @@ func (h *fakeHooks) AppendLoad(dst []byte) []byte {
 }
 
 func (h *fakeHooks) Release() { h.Releases.Add(1) }
-
-func (h *fakeHooks) Done(status int, start, appStart, end time.Time, released bool) {
-	h.Dones.Add(1)
-	if released {
-		h.Released.Add(1)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.Statuses = append(h.Statuses, status)
-	h.Waits = append(h.Waits, appStart.Sub(start))
-	if appStart.Before(start) || end.Before(appStart) {
-		h.Bad = append(h.Bad, "times out of order")
-	}
-}
 
 func (h *fakeHooks) statuses() []int {
 	h.mu.Lock()

@@ -50,7 +50,8 @@ func (c *conn) proxy() (keep bool) {
 	c.held, c.released = true, false
 	defer func() {
 		c.lastEnd = time.Now()
-		s.hooks.Done(status, start, appStart, c.lastEnd, c.released)
+		c.fin = Outcome{Kind: Served, Status: status, Start: start, AppStart: appStart, End: c.lastEnd, Released: c.released}
+		s.hooks.Finish(&c.fin)
 		c.held = false
 	}()
 

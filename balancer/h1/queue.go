@@ -72,7 +72,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // request the queue did not admit. The connection stays open when the
 // request had no body and the client keeps connections alive.
 func (c *conn) shed(start time.Time) (keep bool) {
-	retryAfter := c.s.hooks.Shed(start)
+	c.fin = Outcome{Kind: Shed, Start: start, End: time.Now()}
+	c.s.hooks.Finish(&c.fin)
+	retryAfter := c.fin.RetryAfter
 	req := &c.req
 	keep = req.minor == 1 && !req.connClose && req.contentLength <= 0 && !req.chunked && c.s.keepAlives()
 	isHead := string(req.method) == "HEAD"

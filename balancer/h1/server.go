@@ -13,63 +13,41 @@ import (
 	"time"
 )
 
-// Hooks is what the fast path needs of the balancer, which decides: where
-// a client request goes (a local slot, a sibling, or the fallback), whether
-// a sibling's hop is to be trusted, the load figure a hop's response
-// carries, and the end of every request that took a slot or went to a
-// sibling.
+// Hooks is what the fast path needs of the balancer, which decides every
+// request's fate: where it goes and whether it is a sibling's hop
+// (Route), its wait for a slot (Queue), the end of what Route started and
+// whether a failed forward is tried again (Finish). This package only
+// carries the decisions out; balancer.Handler makes the same ones for the
+// requests net/http serves. Implementations must be safe for concurrent
+// use: every connection's goroutine calls them.
 type Hooks interface {
-	// Route decides a client request: Local when a local slot was taken,
-	// Forward with a sibling's public host:port and a key for Forwarded
-	// (the balancer counts the request as outstanding there until then),
-	// Queue, or Handoff. tried holds the keys of the siblings tried already for
-	// this request, whose tries Forwarded said to retry; canForward is
-	// false when the request cannot be forwarded on the fast path (a body
-	// not wholly buffered): then only Local or Handoff may come back.
-	// After Queue, Queue is called.
-	Route(tried []string, canForward bool) (d Decision, addr, key string)
-	// Forwarded ends one try that Route sent to a sibling and reports
-	// whether to try again (Route is then called with the key added to
-	// tried); false after an error makes the answer a 502. It is called
-	// exactly once per Forward decision.
-	Forwarded(r *ForwardResult) (retry bool)
+	// Route decides the request r describes (see Route and Decision). A
+	// Local decision took a slot; Forward counts the request as
+	// outstanding at the sibling; both end with one Finish. After Queue,
+	// Queue is called. A Forward whose Finish says retry is routed again,
+	// with its key added to r.Tried.
+	Route(r *Request) Route
+	// Queue waits for a local slot, for at most the queue timeout or
+	// until gone is closed (the client left). True: the slot is taken, a
+	// Finish (Served) follows. False: the fast path answers 503 and calls
+	// Finish (Shed), except for a client that left.
+	Queue(gone <-chan struct{}) bool
+	// Release gives the slot of a request back early: its response
+	// stalled (the client does not read as fast as it comes), so the app's
+	// part is over and only delivering is left. At most once per request
+	// that holds a slot, before its Finish (Outcome.Released says so).
+	Release()
+	// Finish ends what Route or Queue started, or records a shed request;
+	// for a failed forward it reports whether to try again (nothing went
+	// to the client yet); false makes the answer a 502.
+	Finish(o *Outcome) (retry bool)
 	// AppendHop appends the header fields that mark a request this
 	// replica forwards (X-Mitosis-Hop, and X-Mitosis-Token when set), each
 	// ending in CRLF.
 	AppendHop(dst []byte) []byte
-	// TrustHop reports whether a request carrying X-Mitosis-Hop, with
-	// token the value of its X-Mitosis-Token (nil without one), is a
-	// sibling's hop. An untrusted one is served as a client request, its
-	// X-Mitosis-* fields dropped.
-	TrustHop(token []byte) bool
-	// TryAcquireHop takes a local slot for a trusted hop if one is free
-	// now: a hop is served here whatever the share or the drain state.
-	// After false the hop waits in Queue.
-	TryAcquireHop() bool
-	// Queue waits in the balancer's queue for a local slot, for a
-	// request that got none from Route (Queue) or TryAcquireHop. True:
-	// the slot is taken and Done follows. False: the queue was full or
-	// the wait timed out, or gone was closed (the client left). The fast
-	// path then answers 503 and calls Shed, except for a client that left.
-	Queue(gone <-chan struct{}) bool
-	// Shed records a request answered 503 because Queue returned false;
-	// start is when its head had been read. It returns the Retry-After
-	// value of the answer (seconds).
-	Shed(start time.Time) (retryAfter string)
 	// AppendLoad appends the X-Mitosis-Load value (pool.AppendLoad) a
 	// hop's response carries, without allocating when dst has room.
 	AppendLoad(dst []byte) []byte
-	// Release gives the slot of a request back early: its response
-	// stalled (the client does not read as fast as it comes), so the app's
-	// part is over and only delivering is left. It is called at most once
-	// per request that holds a slot, before its Done.
-	Release()
-	// Done releases the slot (unless released says Release did) and
-	// records the request: start is when its head had been read, appStart
-	// just before it was sent upstream, end after its last byte went to
-	// the client (or it failed). It is called exactly once per Local
-	// decision or TryAcquireHop that returned true.
-	Done(status int, start, appStart, end time.Time, released bool)
 }
 
 // Buffer sizes per client connection. 8 KiB holds the request heads
@@ -351,6 +329,7 @@ func (s *Server) newConn(c net.Conn) *conn {
 	}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.clientIP, _ = a.IP.AppendText(nil)
+		cc.remote = a.AddrPort().Addr().Unmap()
 	} else if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 		cc.clientIP = []byte(host)
 	} else {
