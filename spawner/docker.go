@@ -32,6 +32,11 @@ type DockerConfig struct {
 	DrainTimeout time.Duration
 	// HardCap refuses Scale above it with ErrOverCap (default 20).
 	HardCap int
+	// Env holds KEY=value variables set in every clone's environment,
+	// replacing a variable of the same name copied from the root (for
+	// example a cluster token this replica generated, so that clones and
+	// root trust each other's hops).
+	Env []string
 }
 
 // DefaultDockerConfig returns the defaults.
@@ -55,7 +60,7 @@ func (c DockerConfig) Validate() error {
 type dockerAPI interface {
 	inspectContainer(ctx context.Context, id string) (containerInfo, error)
 	listContainers(ctx context.Context, labels map[string]string) ([]containerInfo, error)
-	cloneContainer(ctx context.Context, src string, labels map[string]string) (string, error)
+	cloneContainer(ctx context.Context, src string, labels map[string]string, env []string) (string, error)
 	startContainer(ctx context.Context, id string) error
 	stopContainer(ctx context.Context, id string, grace time.Duration) error
 	removeContainer(ctx context.Context, id string) error
@@ -261,7 +266,7 @@ func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
 }
 
 func (d *Docker) spawn(ctx context.Context) error {
-	id, err := d.api.cloneContainer(ctx, d.root, map[string]string{LabelParent: d.root, LabelGroup: d.group})
+	id, err := d.api.cloneContainer(ctx, d.root, map[string]string{LabelParent: d.root, LabelGroup: d.group}, d.cfg.Env)
 	if err != nil {
 		if id != "" {
 			_ = d.api.removeContainer(context.WithoutCancel(ctx), id)

@@ -279,3 +279,36 @@ func TestDockerDaemonDown(t *testing.T) {
 		t.Fatalf("Scale with the daemon down: err = %v", err)
 	}
 }
+
+// TestDockerCloneEnv: the driver's Env reaches every clone, replacing a
+// variable of the same name copied from the root.
+func TestDockerCloneEnv(t *testing.T) {
+	f := dockerFake(t)
+	cfg := DefaultDockerConfig()
+	cfg.DrainTimeout = 3 * time.Second
+	cfg.Env = []string{"MITOSIS_CLUSTER_TOKEN=generated", "A=2"}
+	d, err := NewDocker(f.engine(t, rootID[:12]), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Scale(context.Background(), 2, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range f.Containers {
+		if c.ID == rootID {
+			continue
+		}
+		n++
+		if want := []string{"MITOSIS_CLUSTER_TOKEN=generated", "A=2"}; !slices.Equal(c.Config.Env, want) {
+			t.Errorf("clone env %q, want %q", c.Config.Env, want)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d clones, want 1", n)
+	}
+}

@@ -214,13 +214,14 @@ func (e *Engine) listContainers(ctx context.Context, labels map[string]string) (
 }
 
 // cloneContainer creates (does not start) a copy of the container src:
-// same image, env, command, user, healthcheck, labels (plus extra), mounts
-// and networks. Not copied: the hostname (each clone gets its own, which is
-// how it finds itself), MITOSIS_REPLICA_ID (so the clone is named by that
-// hostname), published host ports (they would collide) and
-// container-specific network aliases. Clones are auto-removed once stopped
-// so that a clone retired by a Scale that it ran itself still goes away.
-func (e *Engine) cloneContainer(ctx context.Context, src string, extra map[string]string) (string, error) {
+// same image, env (plus env, which replaces variables of the same name),
+// command, user, healthcheck, labels (plus extra), mounts and networks.
+// Not copied: the hostname (each clone gets its own, which is how it finds
+// itself), MITOSIS_REPLICA_ID (so the clone is named by that hostname),
+// published host ports (they would collide) and container-specific network
+// aliases. Clones are auto-removed once stopped so that a clone retired by
+// a Scale that it ran itself still goes away.
+func (e *Engine) cloneContainer(ctx context.Context, src string, extra map[string]string, env []string) (string, error) {
 	ctx, cancel := e.call(ctx)
 	defer cancel()
 	p, err := e.cli.ContainerInspect(ctx, src)
@@ -234,7 +235,14 @@ func (e *Engine) cloneContainer(ctx context.Context, src string, extra map[strin
 	cfg.Hostname = ""
 	// A replica id set on the original would name every clone alike; a
 	// clone goes by its own hostname, the default.
-	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool { return strings.HasPrefix(e, "MITOSIS_REPLICA_ID=") })
+	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool {
+		if strings.HasPrefix(e, "MITOSIS_REPLICA_ID=") {
+			return true
+		}
+		name, _, _ := strings.Cut(e, "=")
+		return slices.ContainsFunc(env, func(v string) bool { return strings.HasPrefix(v, name+"=") })
+	})
+	cfg.Env = append(cfg.Env, env...)
 	cfg.Labels = make(map[string]string, len(p.Config.Labels)+len(extra))
 	for k, v := range p.Config.Labels {
 		cfg.Labels[k] = v
