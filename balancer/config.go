@@ -46,7 +46,7 @@ type Config struct {
 	// holds no slot meanwhile, and a buffered body can be sent again to
 	// another sibling. A larger body streams as it arrives. 0: none is
 	// buffered.
-	BodyBuffer int64
+	BodyBuffer int
 }
 
 // DefaultConfig returns the defaults documented on Config.

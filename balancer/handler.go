@@ -320,7 +320,7 @@ func (h *Handler) readBody(w *recorder, r *http.Request) bool {
 		return true
 	}
 	buf := new(bytes.Buffer)
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, h.cfg.BodyBuffer+1)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, int64(h.cfg.BodyBuffer)+1)); err != nil {
 		w.Header()["Connection"] = connClose
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -330,7 +330,7 @@ func (h *Handler) readBody(w *recorder, r *http.Request) bool {
 		}
 		return false
 	}
-	if int64(buf.Len()) > h.cfg.BodyBuffer {
+	if buf.Len() > h.cfg.BodyBuffer {
 		r.Body = bodyReader{Reader: io.MultiReader(buf, r.Body), Closer: r.Body}
 		return true
 	}
