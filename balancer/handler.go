@@ -27,7 +27,7 @@ const (
 	// request that carries it is served here and never forwarded again.
 	HopHeader = "X-Mitosis-Hop"
 	// TokenHeader carries MITOSIS_CLUSTER_TOKEN on hops and state polls.
-	TokenHeader = "X-Mitosis-Token"
+	TokenHeader = pool.TokenHeader
 )
 
 // siblings is what the balancer needs of the pool: the ready members (an

@@ -74,6 +74,9 @@ type ProcessConfig struct {
 	// admin address is given; the idlest child is retired first. Default:
 	// GET http://adminAddr/_mitosis/state, inflight+queued of pool.State.
 	Load func(ctx context.Context, adminAddr string) (int, error)
+	// Token is sent in pool.TokenHeader with the default Load's state
+	// poll: the children's MITOSIS_CLUSTER_TOKEN (empty: none).
+	Token string
 	// Client polls the children (readiness and the default Load). Default:
 	// a client of its own, whose idle connections Close releases.
 	Client *http.Client

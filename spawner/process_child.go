@@ -341,6 +341,9 @@ func (p *Process) stateLoad(ctx context.Context, admin string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load of %s: %w", admin, err)
 	}
+	if p.cfg.Token != "" {
+		req.Header.Set(pool.TokenHeader, p.cfg.Token)
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("load of %s: %w", admin, err)

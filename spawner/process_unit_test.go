@@ -123,6 +123,10 @@ func TestStateLoad(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
+		if !pool.TokenOK(r, "tok") {
+			http.Error(w, "token", http.StatusUnauthorized)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(pool.State{ID: "x", Inflight: 3, Queued: 2, Capacity: 8})
 	}))
 	defer state.Close()
@@ -141,7 +145,7 @@ func TestStateLoad(t *testing.T) {
 	dead := l.Addr().String()
 	l.Close()
 
-	p, err := NewProcess(ProcessConfig{ParentAdmin: "127.0.0.1:9090"})
+	p, err := NewProcess(ProcessConfig{ParentAdmin: "127.0.0.1:9090", Token: "tok"})
 	if err != nil {
 		t.Fatal(err)
 	}
