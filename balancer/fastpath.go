@@ -17,7 +17,7 @@ var _ h1.Hooks = (*Handler)(nil)
 // included (trustHop).
 func (h *Handler) Route(r *h1.Request) h1.Route {
 	hop := r.Hop && h.trustHop(r.Remote, r.Token)
-	d := h.decide(ask{hop: hop, pinned: r.Hop, tried: r.Tried, canForward: r.CanForward})
+	d := h.decide(ask{hop: hop, tried: r.Tried, canForward: r.CanForward})
 	rt := h1.Route{Hop: hop}
 	switch d.fate {
 	case fateLocal:

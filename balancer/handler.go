@@ -149,7 +149,7 @@ func (h *Handler) Queue(gone <-chan struct{}) bool {
 // TryAcquireHop takes a local slot for a trusted hop without waiting, as
 // decide does for one. A true result must be followed by exactly one Done.
 func (h *Handler) TryAcquireHop() bool {
-	return h.decide(ask{hop: true, pinned: true}).fate == fateLocal
+	return h.decide(ask{hop: true}).fate == fateLocal
 }
 
 // AppendLoad appends the pool.LoadHeader value a hop's response carries.
@@ -236,7 +236,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An upgrade that does not happen leaves the connection closed: past
 	// such a request the guard (h1) no longer follows the framing.
 	_, rec.upgrade = r.Header["Upgrade"]
-	hop, pinned := h.acceptHop(r)
+	hop := h.acceptHop(r)
 	if !hop {
 		setForwarded(r)
 	}
@@ -245,7 +245,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var tried [maxAttempts]string
 	for n := 0; ; n++ {
-		d := h.decide(ask{hop: hop, pinned: pinned, tried: tried[:n], canForward: true})
+		d := h.decide(ask{hop: hop, tried: tried[:n], canForward: true})
 		if d.fate == fateLocal {
 			break
 		}
@@ -367,8 +367,6 @@ func (h *Handler) serveLocal(w *recorder, r *http.Request, hop bool, start time.
 	if hop {
 		var buf [64]byte
 		hdr[pool.LoadHeader] = []string{string(pool.AppendLoad(buf[:0], h.Load()))}
-		delete(r.Header, HopHeader)
-		delete(r.Header, TokenHeader)
 	}
 	appStart := h.now()
 	h.app.ServeHTTP(w, r)
@@ -395,26 +393,30 @@ func (h *Handler) countShed() {
 }
 
 // acceptHop reports whether r is a trusted hop from a sibling (trustHop),
-// and whether it carries a hop header at all (pinned: never forwarded).
-// The hop fields of a request that is not trusted are removed: it is then
-// an ordinary client request.
-func (h *Handler) acceptHop(r *http.Request) (hop, pinned bool) {
-	if _, ok := r.Header[HopHeader]; !ok {
-		delete(r.Header, TokenHeader)
-		return false, false
+// and removes every X-Mitosis-* field from it: they are spoken between
+// replicas only and never reach the app (the fast path drops them too). A
+// request whose hop is not trusted is then an ordinary client request.
+func (h *Handler) acceptHop(r *http.Request) bool {
+	hop := false
+	if _, ok := r.Header[HopHeader]; ok {
+		var got []byte
+		if v := r.Header[TokenHeader]; len(v) > 0 {
+			got = []byte(v[0])
+		}
+		remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+		hop = h.trustHop(remote.Addr(), got)
 	}
-	var got []byte
-	if v := r.Header[TokenHeader]; len(v) > 0 {
-		got = []byte(v[0])
+	for k := range r.Header {
+		if len(k) > len(privatePrefix) && k[:len(privatePrefix)] == privatePrefix {
+			delete(r.Header, k)
+		}
 	}
-	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
-	if !h.trustHop(remote.Addr(), got) {
-		delete(r.Header, HopHeader)
-		delete(r.Header, TokenHeader)
-		return false, true
-	}
-	return true, true
+	return hop
 }
+
+// privatePrefix starts the names of the fields replicas speak between
+// themselves (in canonical form, as net/http keeps them).
+const privatePrefix = "X-Mitosis-"
 
 // setForwarded replaces any client-sent X-Forwarded-* with what this
 // replica saw: only mitosis sets them, and siblings and upstreams trust them.

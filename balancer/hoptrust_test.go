@@ -51,6 +51,7 @@ func TestHopSpoofingChangesNothing(t *testing.T) {
 	spoof := map[string]string{
 		HopHeader: "evil", TokenHeader: "guess", "X-Forwarded-For": "203.0.113.66",
 		"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bank.example", "Forwarded": "for=203.0.113.66",
+		pool.LoadHeader: "i=0;q=0;c=1;l=1;d=0", ReplicaHeader: "evil", "X-Mitosis-Anything": "x",
 	}
 	for _, su := range setups {
 		for _, transport := range []string{"fast path", "net/http"} {

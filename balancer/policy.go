@@ -28,7 +28,6 @@ const (
 // ask is what the policy needs to know of a request.
 type ask struct {
 	hop        bool     // a trusted hop from a sibling (trustHop)
-	pinned     bool     // it carries a hop header, trusted or not: never forwarded
 	tried      []string // siblings whose tries failed and are to be retried
 	canForward bool     // the transport can send the request to a sibling
 }
@@ -45,9 +44,9 @@ type decision struct {
 //
 //   - a trusted hop is served here whatever the share or the drain (it is
 //     never forwarded again): a free slot, else the queue;
-//   - a request that carries a hop header that is not trusted is never
-//     forwarded either (so that no two replicas can pass a request back
-//     and forth), and is otherwise a client request;
+//   - a request whose hop header is not trusted is a client request like
+//     any other (a client gains nothing by sending one: not even being
+//     kept on this replica);
 //   - a client request takes a local slot below the share (ShareAbove)
 //     when not draining; else a ready sibling that is less loaded than
 //     this replica (any sibling with room when no slot is free here, or
@@ -67,7 +66,7 @@ func (h *Handler) decide(a ask) decision {
 	if len(a.tried) == 0 && !draining && h.adm.inflight.Load() < h.share && h.adm.tryAcquire() {
 		return decision{fate: fateLocal}
 	}
-	if f := h.fw; f != nil && !a.pinned && len(a.tried) < maxAttempts {
+	if f := h.fw; f != nil && len(a.tried) < maxAttempts {
 		// Above the share, only a sibling less loaded than this replica
 		// is worth the hop; when no slot is free here (or while draining),
 		// any sibling with room is.
