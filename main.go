@@ -83,6 +83,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mitosis: give either MITOSIS_UPSTREAM=%s or a command after --, not both\n", c.Upstream)
 		return 2
 	}
+	if err := replica.CheckFileLimit(c); err != nil {
+		printErrors(stderr, err)
+		return 2
+	}
 	log := replica.NewLogger(c, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mitosis-run/mitosis/autoscale"
@@ -35,6 +36,17 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	BodyTimeout       time.Duration
+	WriteTimeout      time.Duration
+	MaxConns          int
+
+	// ClusterTokenFile names a file holding the cluster token (a Docker
+	// secret); Parse reads it into Balancer.ClusterToken.
+	ClusterTokenFile string
+	// HopToken is set by the process and docker drivers in the replicas
+	// they start: the token their hops carry when no cluster token is set
+	// (it guards hops only, not the admin endpoints).
+	HopToken string
 
 	LogLevel  slog.Level
 	LogFormat string
@@ -72,6 +84,9 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		BodyTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		MaxConns:          10_000,
 		LogLevel:          slog.LevelInfo,
 		LogFormat:         "text",
 		Discovery:         "auto",
@@ -126,11 +141,25 @@ func (c Config) Validate() error {
 	if c.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_IDLE_TIMEOUT=%s: must be > 0", c.IdleTimeout))
 	}
+	for _, d := range []struct {
+		env string
+		v   time.Duration
+	}{{"MITOSIS_BODY_TIMEOUT", c.BodyTimeout}, {"MITOSIS_WRITE_TIMEOUT", c.WriteTimeout}} {
+		if d.v <= 0 || d.v > 24*time.Hour {
+			errs = append(errs, fmt.Errorf("%s=%s: must be in (0s; 24h]", d.env, d.v))
+		}
+	}
+	if c.MaxConns < 1 || c.MaxConns > 10_000_000 {
+		errs = append(errs, fmt.Errorf("MITOSIS_MAX_CONNS=%d: must be in [1; 10000000]", c.MaxConns))
+	}
 	if c.MaxHeaderBytes < 4096 || c.MaxHeaderBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("MITOSIS_MAX_HEADER_BYTES=%d: must be in [4096; 16777216]", c.MaxHeaderBytes))
 	}
 	if c.Discovery == "static" && c.Peers == "" {
 		errs = append(errs, errors.New("MITOSIS_DISCOVERY=static: needs MITOSIS_PEERS"))
+	}
+	if strings.ContainsAny(c.HopToken, "\r\n\x00") {
+		errs = append(errs, errors.New("MITOSIS_HOP_TOKEN: must not contain CR, LF or NUL"))
 	}
 	if c.ParentPID < 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_PARENT_PID=%d: must be >= 0", c.ParentPID))
@@ -158,8 +187,11 @@ func (c Config) Warnings() []string {
 func (c Config) Print(w io.Writer) {
 	for _, s := range settings {
 		v := s.get(&c)
-		if s.env == "MITOSIS_CLUSTER_TOKEN" && v != "" {
+		if (s.env == "MITOSIS_CLUSTER_TOKEN" || s.env == "MITOSIS_HOP_TOKEN") && v != "" {
 			v = "(set, hidden)"
+			if s.env == "MITOSIS_CLUSTER_TOKEN" && c.ClusterTokenFile != "" {
+				v = "(from MITOSIS_CLUSTER_TOKEN_FILE, hidden)"
+			}
 		}
 		fmt.Fprintf(w, "%s=%s\t# %s\n", s.env, v, s.help)
 	}

@@ -93,6 +93,12 @@ func TestLoadConfigBadValue(t *testing.T) {
 			[]string{"MITOSIS_ADMIN_LISTEN", "127.0.0.1:9000", "MITOSIS_LISTEN"}},
 		{"listen not host:port", []string{"MITOSIS_LISTEN=8080"}, []string{"MITOSIS_LISTEN", "8080", "host:port"}},
 		{"static without peers", []string{"MITOSIS_DISCOVERY=static"}, []string{"MITOSIS_DISCOVERY=static", "MITOSIS_PEERS"}},
+		{"zero body timeout", []string{"MITOSIS_BODY_TIMEOUT=0s"}, []string{"MITOSIS_BODY_TIMEOUT=0s", "(0s; 24h]"}},
+		{"zero write timeout", []string{"MITOSIS_WRITE_TIMEOUT=0s"}, []string{"MITOSIS_WRITE_TIMEOUT=0s"}},
+		{"no connections", []string{"MITOSIS_MAX_CONNS=0"}, []string{"MITOSIS_MAX_CONNS=0", "[1; 10000000]"}},
+		{"negative body buffer", []string{"MITOSIS_BODY_BUFFER=-1"}, []string{"MITOSIS_BODY_BUFFER=-1"}},
+		{"token file missing", []string{"MITOSIS_CLUSTER_TOKEN_FILE=/nonexistent/token"}, []string{"MITOSIS_CLUSTER_TOKEN_FILE", "/nonexistent/token"}},
+		{"token and token file", []string{"MITOSIS_CLUSTER_TOKEN=a", "MITOSIS_CLUSTER_TOKEN_FILE=/x"}, []string{"MITOSIS_CLUSTER_TOKEN_FILE", "not both"}},
 		{"valid control", []string{"MITOSIS_DRIVER=off"}, nil},
 		{"both on free ports", []string{"MITOSIS_LISTEN=127.0.0.1:0", "MITOSIS_ADMIN_LISTEN=127.0.0.1:0"}, nil},
 	}
@@ -206,6 +212,31 @@ func TestLoadConfigUnknownVariable(t *testing.T) {
 // TestShortSyncIntervalAlone: an operator who only shortens
 // MITOSIS_SYNC_INTERVAL should not be told to fix MITOSIS_HEALTH_TIMEOUT,
 // a setting they never touched: its default should follow the interval.
+// TestClusterTokenFile: the token is read from the file (a Docker
+// secret), without its surrounding white space; an empty file is refused.
+func TestClusterTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	good, empty := dir+"/token", dir+"/empty"
+	if err := os.WriteFile(good, []byte("  s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _, _, err := Load([]string{"MITOSIS_CLUSTER_TOKEN_FILE=" + good}, nil)
+	if err != nil || c.Balancer.ClusterToken != "s3cret" {
+		t.Errorf("token %q, err %v; want s3cret", c.Balancer.ClusterToken, err)
+	}
+	var out strings.Builder
+	c.Print(&out)
+	if strings.Contains(out.String(), "s3cret") {
+		t.Error("mitosis config prints the token read from the file")
+	}
+	if _, _, _, err := Load([]string{"MITOSIS_CLUSTER_TOKEN_FILE=" + empty}, nil); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("an empty token file: %v, want an error", err)
+	}
+}
+
 func TestShortSyncIntervalAlone(t *testing.T) {
 	c, _, _, err := Load([]string{"MITOSIS_SYNC_INTERVAL=200ms"}, nil)
 	if err != nil {

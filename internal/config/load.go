@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 )
@@ -104,6 +105,9 @@ func Parse(environ []string, args []string, extra func(fs *flag.FlagSet)) (c Con
 	// timeout: unless set, the timeout follows the interval.
 	if _, set := env["MITOSIS_HEALTH_TIMEOUT"]; !set && !flagSet(fs, "health-timeout") && c.Health.Timeout > c.Health.Interval/2 {
 		c.Health.Timeout = c.Health.Interval / 2
+	}
+	if c.ClusterTokenFile != "" {
+		errs = append(errs, c.readTokenFile())
 	}
 	// Validate even after parse errors: every problem is reported at once
 	// (a field that failed to parse keeps its default and passes).
@@ -215,4 +219,20 @@ func Problems(err error) []string {
 	}
 	walk(err)
 	return out
+}
+
+// readTokenFile reads the cluster token from ClusterTokenFile (surrounding
+// white space removed).
+func (c *Config) readTokenFile() error {
+	if c.Balancer.ClusterToken != "" {
+		return fmt.Errorf("MITOSIS_CLUSTER_TOKEN_FILE=%q: set it or MITOSIS_CLUSTER_TOKEN, not both", c.ClusterTokenFile)
+	}
+	b, err := os.ReadFile(c.ClusterTokenFile)
+	if err != nil {
+		return fmt.Errorf("MITOSIS_CLUSTER_TOKEN_FILE=%q: %w", c.ClusterTokenFile, err)
+	}
+	if c.Balancer.ClusterToken = strings.TrimSpace(string(b)); c.Balancer.ClusterToken == "" {
+		return fmt.Errorf("MITOSIS_CLUSTER_TOKEN_FILE=%q: the file is empty", c.ClusterTokenFile)
+	}
+	return nil
 }

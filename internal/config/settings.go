@@ -20,6 +20,7 @@ var settings = []setting{
 	mk("MITOSIS_QUEUE_TIMEOUT", "longest wait for a slot before 503", duration(func(c *Config) *time.Duration { return &c.Balancer.QueueTimeout })),
 	mk("MITOSIS_REPLICA_HEADER", "add X-Mitosis-Replica to every response", boolean(func(c *Config) *bool { return &c.Balancer.ReplicaHeader })),
 	mk("MITOSIS_CLUSTER_TOKEN", "shared secret required on hops and /_mitosis/state", str(func(c *Config) *string { return &c.Balancer.ClusterToken })),
+	mk("MITOSIS_CLUSTER_TOKEN_FILE", "file holding the cluster token (a Docker secret); instead of MITOSIS_CLUSTER_TOKEN", str(func(c *Config) *string { return &c.ClusterTokenFile })),
 	mk("MITOSIS_TLS_LISTEN", "HTTPS address (h2 and HTTP/1.1) when MITOSIS_TLS_CERT or MITOSIS_TLS_DOMAINS is set", str(func(c *Config) *string { return &c.TLS.Listen })),
 	mk("MITOSIS_TLS_CERT", "PEM certificate chain file for HTTPS (reloaded when it changes)", str(func(c *Config) *string { return &c.TLS.CertFile })),
 	mk("MITOSIS_TLS_KEY", "PEM private key file of MITOSIS_TLS_CERT", str(func(c *Config) *string { return &c.TLS.KeyFile })),
@@ -42,6 +43,10 @@ var settings = []setting{
 	mk("MITOSIS_READ_HEADER_TIMEOUT", "time a client has to send the request headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })),
 	mk("MITOSIS_IDLE_TIMEOUT", "idle keep-alive connections are closed after this", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })),
 	mk("MITOSIS_MAX_HEADER_BYTES", "largest request header block (larger: 431)", integer(func(c *Config) *int { return &c.MaxHeaderBytes })),
+	mk("MITOSIS_BODY_TIMEOUT", "longest wait for the next bytes of a request body (then 408)", duration(func(c *Config) *time.Duration { return &c.BodyTimeout })),
+	mk("MITOSIS_WRITE_TIMEOUT", "longest a client may leave a response unread before its connection closes", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })),
+	mk("MITOSIS_BODY_BUFFER", "request bodies up to this many bytes are read before the request takes a slot", integer(func(c *Config) *int { return &c.Balancer.BodyBuffer })),
+	mk("MITOSIS_MAX_CONNS", "most client connections open at once (more: 503 and closed)", integer(func(c *Config) *int { return &c.MaxConns })),
 	mk("MITOSIS_LOG_LEVEL", "debug, info, warn or error", codec{func(c *Config, v string) error {
 		var l slog.Level
 		if err := l.UnmarshalText([]byte(v)); err != nil {
@@ -76,4 +81,5 @@ var settings = []setting{
 	mk("MITOSIS_TICK", "how often every replica samples and decides", duration(func(c *Config) *time.Duration { return &c.Autoscale.Tick })),
 	mk("MITOSIS_DRY_RUN", "decide and report, never act", boolean(func(c *Config) *bool { return &c.Autoscale.DryRun })),
 	mk("MITOSIS_PARENT_PID", "internal: set by the process driver in its children", integer(func(c *Config) *int { return &c.ParentPID })),
+	mk("MITOSIS_HOP_TOKEN", "internal: set by the process and docker drivers in the replicas they start (the token of their hops)", str(func(c *Config) *string { return &c.HopToken })),
 }

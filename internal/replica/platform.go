@@ -30,6 +30,10 @@ type platform struct {
 	last          atomic.Pointer[statusResult]
 	leader        func() bool
 	close         func(context.Context) // releases what the driver holds
+	// token is the hop token this replica generated for itself and the
+	// replicas it starts (process and docker drivers, when no cluster token
+	// is set), or "".
+	token string
 }
 
 type statusResult struct {
@@ -116,6 +120,15 @@ func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd 
 		p.kind, p.why = spawner.Detect(dctx, engine, c.Service)
 		cancel()
 		log.Info("driver chosen", "driver", p.kind, "why", p.why)
+	}
+	if (p.kind == spawner.KindProcess || p.kind == spawner.KindDocker) && c.Balancer.ClusterToken == "" && c.HopToken == "" {
+		// The process driver's children share the loopback address with
+		// local clients, and the docker driver's clones may share a host:
+		// the address alone cannot tell a sibling's hop from a client's
+		// (see balancer's hop trust), so the replicas it starts get a
+		// token. It guards hops only, not the admin endpoints.
+		p.token = newToken()
+		c.HopToken = p.token
 	}
 	d, err := resolveDriver(p.kind, c, engine, environ, appCmd, injected, log)
 	if err != nil {
@@ -204,6 +217,9 @@ func resolveDriver(kind string, c config.Config, engine *spawner.Engine, environ
 	case spawner.KindDocker:
 		cfg := spawner.DefaultDockerConfig()
 		cfg.DrainTimeout = c.DrainTimeout + 2*time.Second
+		if c.Balancer.ClusterToken == "" && c.HopToken != "" {
+			cfg.Env = []string{"MITOSIS_HOP_TOKEN=" + c.HopToken}
+		}
 		d, err := spawner.NewDocker(engine, cfg)
 		if err != nil {
 			return resolved{}, err
@@ -287,9 +303,11 @@ func processConfig(c config.Config, environ []string, appCmd []string, log *slog
 	pc.ParentID = c.ReplicaID
 	pc.ParentAdmin = c.AdminListen
 	pc.StopTimeout = c.DrainTimeout + 2*time.Second
+	pc.Token = hopToken(c)
 	pc.Log = log
 	pc.Env = append(append([]string{}, environ...),
-		c.Environ("MITOSIS_PARENT_PID", "MITOSIS_REPLICA_ID", "MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN")...)
+		c.Environ("MITOSIS_PARENT_PID", "MITOSIS_REPLICA_ID", "MITOSIS_LISTEN", "MITOSIS_ADMIN_LISTEN",
+			"MITOSIS_CLUSTER_TOKEN_FILE")...) // the token itself is passed
 	if c.TLS.Enabled() {
 		// The parent holds the public HTTPS and redirect ports; a child
 		// keeps its copy of the tier's TLS state (it may become the

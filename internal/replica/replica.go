@@ -45,7 +45,7 @@ type Replica struct {
 	hurry  func() (<-chan os.Signal, func())
 
 	pub     *http.Server
-	fast    *h1.Server // nil without an upstream to proxy to
+	fast    *h1.Server // the public listener's server (fast path, guard, limits)
 	admin   *http.Server
 	pubLn   *drain.Listener
 	conns   *drain.Tracker
@@ -119,18 +119,24 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 
 	r.store = pool.NewStore()
 	o.reg.MustRegister(pool.NewCollector(r.store, 100))
+	// The platform: driver, discovery and whether this replica can act.
+	if r.plat, err = newPlatform(bg, r.cfg, o.environ, o.command, o.driver, r.log); err != nil {
+		return nil, err
+	}
+	if r.plat.token != "" {
+		// Generated for the replicas this one starts: theirs is the same.
+		r.cfg.HopToken = r.plat.token
+	}
 	bcfg := c.Balancer
 	bcfg.ID = c.ReplicaID
+	// Hops carry and require the hop token; the admin endpoints require
+	// only a cluster token set on purpose.
+	bcfg.ClusterToken = hopToken(r.cfg)
 	// Above its target share a replica hands new work to a less loaded
 	// sibling: the replicas the autoscaler started get traffic even when
 	// all of it enters through one replica (host port, process driver).
 	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
 	if r.h, err = balancer.New(bcfg, a.handler, o.reg, balancer.WithSiblings(r.store, nil)); err != nil {
-		return nil, err
-	}
-
-	// The platform: driver, discovery and whether this replica can act.
-	if r.plat, err = newPlatform(bg, r.cfg, o.environ, o.command, o.driver, r.log); err != nil {
 		return nil, err
 	}
 	if err = r.startLoops(bg, o.reg); err != nil {
@@ -217,7 +223,7 @@ func (r *Replica) startLoops(bg context.Context, reg prometheus.Registerer) erro
 	if r.plat.discovery != nil {
 		go pool.NewSyncer(r.store, r.plat.discovery, syncCfg, r.log, nil).Run(bg)
 	}
-	fetcher := &pool.Fetcher{Client: &http.Client{Transport: balancer.NewTransport(4)}, Token: c.Balancer.ClusterToken}
+	fetcher := &pool.Fetcher{Client: &http.Client{Transport: balancer.NewTransport(4)}, Token: hopToken(c)}
 	prober := health.NewProber(r.store, fetcher, c.Health, c.ReplicaID, r.log, nil)
 	if err := prober.Register(reg); err != nil {
 		return err
@@ -261,21 +267,15 @@ func (r *Replica) serve(bg context.Context, fastUpstream string, reg *prometheus
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
-	if fastUpstream != "" {
-		// The fast path serves what it can and hands every other
-		// connection to r.pub, which runs the full balancer.
-		fc := h1.DefaultConfig()
-		fc.Upstream, fc.ReplicaID, fc.ReplicaHeader = fastUpstream, c.ReplicaID, c.Balancer.ReplicaHeader
-		fc.ReadHeaderTimeout, fc.IdleTimeout = c.ReadHeaderTimeout, c.IdleTimeout
-		fc.MaxIdleUpstream = max(c.Balancer.MaxInflight, 16)
-		var err error
-		if r.fast, err = h1.NewServer(fc, r.h, r.pub, r.log); err != nil {
-			return err
-		}
-		go func() { r.serveErr <- r.fast.Serve(r.pubLn) }()
-	} else {
-		go func() { r.serveErr <- r.pub.Serve(r.pubLn) }()
+	// The h1 server takes every connection: the fast path serves what it
+	// can (with an upstream to proxy to) and hands every other connection,
+	// guarded (deadlines, framing, the connection limit), to r.pub, which
+	// runs the full balancer.
+	var err error
+	if r.fast, err = h1.NewServer(edgeConfig(c, fastUpstream), r.h, r.pub, r.log); err != nil {
+		return err
 	}
+	go func() { r.serveErr <- r.fast.Serve(r.pubLn) }()
 	go func() { r.serveErr <- r.admin.Serve(r.adminLn) }()
 	if r.https != nil {
 		r.https.serve(bg, r.serveErr)
