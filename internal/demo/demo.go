@@ -6,11 +6,19 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// MaxMS is the largest cost a request may ask for.
-const MaxMS = 60000
+// MaxMS is the largest cost a request may ask for; MaxBytes the largest
+// download.
+const (
+	MaxMS    = 60000
+	MaxBytes = 1 << 30
+)
+
+// filler is what /bytes sends, 32 KiB at a time.
+var filler = []byte(strings.Repeat("mitosis\n", 4096))
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>mitosis demo</title></head>
@@ -39,6 +47,22 @@ func New(id string) http.Handler {
 			return
 		}
 		fmt.Fprintf(w, "worked %s on %s\n", d, id)
+	})
+	mux.HandleFunc("GET /bytes", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+		if err != nil || n < 0 || n > MaxBytes {
+			http.Error(w, fmt.Sprintf("n=%q: must be an integer in [0; %d]", r.URL.Query().Get("n"), MaxBytes), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		for n > 0 {
+			k := min(n, int64(len(filler)))
+			if _, err := w.Write(filler[:k]); err != nil {
+				return // the client left, or the write timed out
+			}
+			n -= k
+		}
 	})
 	mux.HandleFunc("GET /cpu", func(w http.ResponseWriter, r *http.Request) {
 		d, ok := cost(w, r)

@@ -24,6 +24,9 @@ func TestDemo(t *testing.T) {
 		{"/work", 400, "must be an integer"},
 		{"/cpu?ms=1e3", 400, "must be an integer"},
 		{"/nope", 404, ""},
+		{"/bytes?n=5", 200, "mitos"},
+		{"/bytes?n=-1", 400, "must be an integer"},
+		{"/bytes?n=1073741825", 400, "must be an integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

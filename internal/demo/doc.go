@@ -6,6 +6,8 @@
 //	GET /            HTML page naming the replica
 //	GET /work?ms=N   waits N ms (like I/O), then answers
 //	GET /cpu?ms=N    burns N ms of CPU, then answers
+//	GET /bytes?n=N   answers N bytes (a large download, for slow-reader tests)
 //
-// N must be an integer in [0; 60000]; anything else is a 400.
+// ms must be an integer in [0; 60000], n in [0; 1073741824]; anything else
+// is a 400.
 package demo
