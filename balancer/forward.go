@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -76,16 +77,22 @@ func (f *forwarder) registerMetrics(m *metrics) {
 // NewTransport is a transport tuned for many short requests to few hosts:
 // keep-alive pools large enough for maxIdle connections per host, no
 // compression negotiation (bodies pass through as they are), HTTP/1.1.
+// Its connections are guarded (h1.GuardUpstream): one that receives bytes
+// past the end of a response is closed, never reused.
 func NewTransport(maxIdle int) *http.Transport {
 	if maxIdle < 16 {
 		maxIdle = 16
 	}
+	d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy: nil,
-		DialContext: (&net.Dialer{
-			Timeout:   2 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return h1.GuardUpstream(c), nil
+		},
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   maxIdle,
 		IdleConnTimeout:       90 * time.Second,

@@ -49,6 +49,9 @@
 // upstream connection with bytes past that end, or that became readable
 // while idle in the pool, is closed, never reused.
 //
+// GuardUpstream does the same for the connections net/http's Transport
+// keeps to the app and to siblings (balancer.NewTransport uses it).
+//
 // A keep-alive connection waiting for its next request holds no buffers:
 // they go back to the server's pools before it parks (conn.awaitRequest).
 //

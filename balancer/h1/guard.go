@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -42,9 +41,7 @@ type guardConn struct {
 	vetted  int // of in[off:], bytes that may go to net/http as they are
 	scan    int // where to resume looking for the end of a head in in[off:]
 	st      guardState
-	left    int64  // bytes left of a body or chunk, or of a chunk's CRLF
-	line    []byte // a chunk-size or trailer line being read
-	trailer int    // bytes of trailer section read
+	fr      bodyFramer // in gBody
 	maxHead int
 
 	closed atomic.Bool
@@ -86,8 +83,7 @@ func (g *guardConn) stall() {
 // setState moves to st; in a body, every read that has to wait for the
 // client may wait BodyTimeout.
 func (g *guardConn) setState(st guardState) {
-	inBody := st != gHead && st != gPass && st != gBad
-	wasInBody := g.st != gHead && g.st != gPass && g.st != gBad
+	inBody, wasInBody := st == gBody, g.st == gBody
 	g.st = st
 	if t, ok := g.sock.(waitTuner); ok && inBody != wasInBody {
 		d := g.s.cfg.BodyTimeout
@@ -101,14 +97,10 @@ func (g *guardConn) setState(st guardState) {
 type guardState uint8
 
 const (
-	gHead      guardState = iota // before a request head
-	gBody                        // in a Content-Length body (left)
-	gChunkLine                   // in a chunk-size line
-	gChunkData                   // in chunk data (left)
-	gChunkEnd                    // in the CRLF after chunk data (left: 2, 1)
-	gTrailer                     // in the trailer section
-	gPass                        // not HTTP/1.1 any more, or beyond net/http's limits: pass
-	gBad                         // badHead was returned: nothing more
+	gHead guardState = iota // before a request head
+	gBody                   // in a body (fr)
+	gPass                   // not HTTP/1.1 any more, or beyond net/http's limits: pass
+	gBad                    // badHead was returned, or a body broke: nothing more
 )
 
 // badHead is what net/http reads in place of a head checkRequest refused:
@@ -123,6 +115,7 @@ const maxChunkLine = 4096
 // bytes already read from it, from the start of a request head on.
 func newGuardConn(c net.Conn, sock io.ReadWriter, s *Server, replay []byte, maxHead int) *guardConn {
 	g := &guardConn{Conn: c, sock: sock, s: s, maxHead: maxHead}
+	g.fr.maxTrailer = maxHead
 	if t, ok := sock.(waitTuner); ok {
 		t.setReadWait(0)
 		t.setWriteWait(s.cfg.WriteTimeout, g.stall)
@@ -212,14 +205,10 @@ func (g *guardConn) head() error {
 			return nil
 		}
 		g.vetted = n
-		switch {
+		switch g.fr.start(f.length, f.chunked); {
 		case f.upgrade:
 			g.setState(gPass)
-		case f.chunked:
-			g.line = g.line[:0]
-			g.setState(gChunkLine)
-		case f.length > 0:
-			g.left = f.length
+		case g.fr.inBody():
 			g.setState(gBody)
 		}
 		return nil
@@ -262,85 +251,18 @@ func (g *guardConn) compact() {
 	g.off, g.scan = 0, 0
 }
 
-// body follows the body framing through b and returns how many bytes of
-// b belong to the current message: all of them, or up to its end (the
-// state is gHead again), or up to where the framing broke (gBad).
+// body follows the body through b and returns how many bytes of b belong
+// to the current message: all of them, or up to its end (the state is
+// gHead again), or up to where the framing broke (gBad).
 func (g *guardConn) body(b []byte) int {
-	i := 0
-	for i < len(b) && g.st != gHead && g.st != gBad {
-		switch g.st {
-		case gBody, gChunkData:
-			k := int(min(g.left, int64(len(b)-i)))
-			i += k
-			if g.left -= int64(k); g.left == 0 {
-				if g.st == gBody {
-					g.setState(gHead)
-				} else {
-					g.st, g.left = gChunkEnd, 2
-				}
-			}
-		case gChunkEnd:
-			want := byte('\n')
-			if g.left == 2 {
-				want = '\r'
-			}
-			if b[i] != want {
-				g.setState(gBad)
-				return i
-			}
-			i++
-			if g.left--; g.left == 0 {
-				g.st, g.line = gChunkLine, g.line[:0]
-			}
-		case gChunkLine, gTrailer:
-			start := i
-			j := bytes.IndexByte(b[i:], '\n')
-			end := len(b)
-			if j >= 0 {
-				end = i + j + 1
-			}
-			g.line = append(g.line, b[i:end]...)
-			if g.trailer += end - i; len(g.line) > maxChunkLine || g.trailer > g.maxHead {
-				g.setState(gBad)
-				return start
-			}
-			i = end
-			if j >= 0 && !g.endLine() {
-				g.setState(gBad)
-				return start // net/http reads a line cut short, then the end
-			}
-		}
+	n := g.fr.feed(b)
+	switch g.fr.st {
+	case fDone:
+		g.setState(gHead)
+	case fBad:
+		g.setState(gBad)
 	}
-	return i
-}
-
-// endLine reads a complete chunk-size or trailer line (with its CRLF) in
-// g.line and moves on; false when it is malformed.
-func (g *guardConn) endLine() bool {
-	l := g.line
-	if cr := bytes.IndexByte(l, '\r'); cr < 0 || cr != len(l)-2 {
-		return false // a bare LF, or a CR inside the line
-	}
-	l = l[:len(l)-2]
-	g.line = g.line[:0]
-	if g.st == gChunkLine {
-		size, ok := parseChunkSize(l)
-		switch {
-		case !ok:
-			return false
-		case size == 0:
-			g.st, g.trailer = gTrailer, 0
-		default:
-			g.st, g.left = gChunkData, size
-		}
-		return true
-	}
-	if len(l) == 0 {
-		g.setState(gHead) // the end of the trailer section
-		return true
-	}
-	colon := bytes.IndexByte(l, ':')
-	return colon > 0 && validToken(l[:colon]) && validValue(l[colon+1:])
+	return n
 }
 
 // read reads from the socket; errors come as net.Conn's would, so that

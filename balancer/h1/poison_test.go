@@ -32,43 +32,15 @@ func TestNoBodyResponseFollowedByBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The first request gets the crafted answer; any later one,
-			// on any connection, gets "fresh".
-			var crafted atomic.Bool
-			answered := make(chan struct{}, 1)
-			sendLate, lateSent := make(chan struct{}), make(chan struct{})
-			up := newRawUpstream(t, func(c net.Conn, br *bufio.Reader) {
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					if crafted.Swap(true) {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
-						continue
-					}
-					io.WriteString(c, tt.answer)
-					answered <- struct{}{}
-					if tt.late {
-						<-sendLate // the client has the answer: now the stray bytes
-						io.WriteString(c, poison)
-						close(lateSent)
-					}
-				}
-			})
+			up, sendLate := craftedUpstream(t, tt.answer, tt.late)
 			p := startProxy(t, up.addr(), nil)
 			a := dialRaw(t, p.Addr)
 			a.send(tt.method + " " + tt.target + " HTTP/1.1\r\nHost: h\r\n\r\n")
 			resp, _ := a.read(tt.method)
-			<-answered
 			if resp.StatusCode >= 300 && resp.StatusCode != 304 {
 				t.Fatalf("first answer %d", resp.StatusCode)
 			}
-			if tt.late {
-				close(sendLate)
-				<-lateSent
-			}
+			sendLate()
 			// Another client, on a fresh connection, and the first one
 			// again: neither ever sees the stray response.
 			for i, c := range []*rawConn{dialRaw(t, p.Addr), a} {
@@ -82,5 +54,39 @@ func TestNoBodyResponseFollowedByBytes(t *testing.T) {
 				t.Errorf("upstream connections = %d: the one with stray bytes was reused", n)
 			}
 		})
+	}
+}
+
+// craftedUpstream answers the first request it gets with answer, and any
+// later one, on any connection, with "fresh". With late, it sends poison
+// on the first connection when sendLate is called (which returns once it
+// is sent); without, sendLate does nothing.
+func craftedUpstream(t *testing.T, answer string, late bool) (up *rawUpstream, sendLate func()) {
+	var crafted atomic.Bool
+	send, sent := make(chan struct{}), make(chan struct{})
+	up = newRawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			if crafted.Swap(true) {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+				continue
+			}
+			io.WriteString(c, answer)
+			if late {
+				<-send // the client has the answer: now the stray bytes
+				io.WriteString(c, poison)
+				close(sent)
+			}
+		}
+	})
+	return up, func() {
+		if late {
+			close(send)
+			<-sent
+		}
 	}
 }
