@@ -10,8 +10,10 @@ import (
 
 func TestAdmissionFastPathAndLimit(t *testing.T) {
 	a := newAdmission(2, 0)
-	if !a.tryAcquire() || !a.tryAcquire() {
-		t.Fatal("two slots should be free")
+	for i := 0; i < 2; i++ {
+		if !a.tryAcquire() {
+			t.Fatalf("slot %d of 2 not free", i+1)
+		}
 	}
 	if a.tryAcquire() {
 		t.Fatal("third acquire succeeded with max 2")

@@ -98,7 +98,7 @@ func echoApp(t *testing.T, seen chan<- sawHeaders, delay time.Duration) *httptes
 				xfp: r.Header.Get("X-Forwarded-Proto"), hop: r.Header.Get(HopHeader), token: r.Header.Get(TokenHeader),
 			}
 		}
-		time.Sleep(delay)
+		time.Sleep(delay) // the app's work: a cost the test sets
 		_, _ = io.WriteString(w, "ok")
 	}))
 	t.Cleanup(srv.Close)

@@ -224,7 +224,7 @@ func startProxy(t testing.TB, upstreamAddr string, tune func(*Config, *http.Serv
 		<-served
 		// Close does not wait for the connections' goroutines to finish.
 		for i := 0; i < 200 && hooks.Acquired.Load() != hooks.Dones.Load(); i++ {
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // polling, for at most 2 s
 		}
 		if n, d := hooks.Acquired.Load(), hooks.Dones.Load(); n != d {
 			t.Errorf("TryAcquire true %d times, Done %d times", n, d)

@@ -131,7 +131,9 @@ func TestQueueClientLeaves(t *testing.T) {
 	waitFor(t, "the request to queue", func() bool { return p.Hooks.Queued.Load() == 1 })
 	c.Close()
 	waitFor(t, "Queue to see the client leave", func() bool { return p.Hooks.Gone.Load() == 1 })
-	time.Sleep(20 * time.Millisecond)
+	// The connection's goroutine ends (and counts itself out) after any
+	// answer it would give.
+	waitFor(t, "the connection to end", func() bool { return p.OpenConns() == 0 })
 	if n, d := p.Hooks.Sheds.Load(), p.Hooks.Dones.Load(); n != 0 || d != 0 {
 		t.Errorf("after the client left: %d sheds, %d dones; want none", n, d)
 	}

@@ -195,6 +195,10 @@ func (s *rawSock) waitFill(fill func() bool) error {
 	s.fill, s.rcalls = fill, 0
 	err := s.rc.Read(s.fillFn)
 	s.fill = nil
+	if s.rarmed {
+		_ = s.c.SetReadDeadline(time.Time{})
+		s.rarmed = false
+	}
 	return err
 }
 
@@ -205,6 +209,11 @@ func (s *rawSock) fillAt(fd uintptr) bool {
 	s.inFill, s.fillFd = true, fd
 	done := s.fill()
 	s.inFill = false
+	if !done && s.readWait > 0 {
+		// A wait like read's (setReadWait).
+		_ = s.c.SetReadDeadline(time.Now().Add(s.readWait))
+		s.rarmed = true
+	}
 	return done
 }
 

@@ -38,17 +38,49 @@ func tcpPair(t *testing.T) (client, server *net.TCPConn) {
 	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
-func TestRawSockReadWrite(t *testing.T) {
-	c, s := tcpPair(t)
-	rs := newRawSock(s, nil)
+// waitSignal is a connection that tells when a raw read is about to wait
+// on the poller: with setReadWait, that read arms a read deadline first.
+type waitSignal struct {
+	*net.TCPConn
+	waiting chan struct{}
+}
+
+func (w *waitSignal) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		select {
+		case w.waiting <- struct{}{}:
+		default:
+		}
+	}
+	return w.TCPConn.SetReadDeadline(t)
+}
+
+// waitingSock is newRawSock(s, wc) whose reads, when they wait, say so on
+// the channel returned.
+func waitingSock(t *testing.T, s *net.TCPConn, wc *wakeClock) (*rawSock, <-chan struct{}) {
+	t.Helper()
+	ws := &waitSignal{TCPConn: s, waiting: make(chan struct{}, 1)}
+	rs := newRawSock(ws, wc)
 	if rs == nil {
 		t.Fatal("no raw path for a *net.TCPConn")
 	}
-	// A read waits for data that is not there yet.
+	rs.setReadWait(time.Hour)
+	return rs, ws.waiting
+}
+
+// writeWhenWaiting writes b to c once a read says it waits.
+func writeWhenWaiting(c net.Conn, waiting <-chan struct{}, b string) {
 	go func() {
-		time.Sleep(20 * time.Millisecond)
-		_, _ = c.Write([]byte("hello"))
+		<-waiting
+		_, _ = c.Write([]byte(b))
 	}()
+}
+
+func TestRawSockReadWrite(t *testing.T) {
+	c, s := tcpPair(t)
+	rs, waiting := waitingSock(t, s, nil)
+	// A read waits for data that is not there yet.
+	writeWhenWaiting(c, waiting, "hello")
 	buf := make([]byte, 64)
 	n, err := rs.Read(buf)
 	if err != nil || string(buf[:n]) != "hello" {
@@ -74,7 +106,9 @@ func TestRawSockLargeWriteWaitsForSlowReader(t *testing.T) {
 	go func() {
 		var b bytes.Buffer
 		buf := make([]byte, 32<<10)
-		time.Sleep(50 * time.Millisecond) // the writer fills the buffers and waits
+		// Let the writer fill the buffers and wait; the test holds either
+		// way, it only exercises the wait less.
+		time.Sleep(50 * time.Millisecond)
 		for {
 			n, err := c.Read(buf)
 			b.Write(buf[:n])
@@ -116,6 +150,7 @@ func TestRawSockDeadlinesAndClose(t *testing.T) {
 		_, s := tcpPair(t)
 		rs := newRawSock(s, nil)
 		go func() {
+			// Usually after the read waits; the test holds either way.
 			time.Sleep(20 * time.Millisecond)
 			_ = s.Close()
 		}()
@@ -151,12 +186,12 @@ func TestSockIOUsesRawPathForTCP(t *testing.T) {
 func TestRawSockReportsWaitedReads(t *testing.T) {
 	c, s := tcpPair(t)
 	wc := newWakeClock()
-	rs := newRawSock(s, wc)
+	rs, waiting := waitingSock(t, s, wc)
 	buf := make([]byte, 8)
 
 	// Data already there: no wait, nothing reported.
 	_, _ = c.Write([]byte("a"))
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, "the byte in the socket", func() bool { return !rs.quiet() })
 	if _, err := rs.Read(buf); err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +200,7 @@ func TestRawSockReportsWaitedReads(t *testing.T) {
 	}
 	// Data arriving later: the read waits and reports its wake-up.
 	before := time.Since(wc.epoch)
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		_, _ = c.Write([]byte("b"))
-	}()
+	writeWhenWaiting(c, waiting, "b")
 	if _, err := rs.Read(buf); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +278,12 @@ func TestIdleConnsHoldNoBuffers(t *testing.T) {
 		exchange(c)
 		conns[i] = c
 	}
-	time.Sleep(50 * time.Millisecond) // each connection back in its idle wait
+	// Each connection gives its buffers back inside the poller callback of
+	// its idle wait, a few microseconds after its response: nothing outside
+	// can wait for that event, so this sleeps many times as long. (A
+	// connection not parked yet counts as holding its buffers: the test
+	// then fails, it never passes wrongly.)
+	time.Sleep(50 * time.Millisecond)
 	grown := int64(heap()) - int64(before)
 	// Held buffers would be 16 KiB per connection; what remains is the
 	// connection's own state on both ends of the socket.
@@ -262,7 +299,7 @@ func TestIdleConnsHoldNoBuffers(t *testing.T) {
 // runs again when bytes arrive; a deadline ends the wait.
 func TestRawSockWaitFill(t *testing.T) {
 	c, s := tcpPair(t)
-	rs := newRawSock(s, newWakeClock())
+	rs, waiting := waitingSock(t, s, newWakeClock())
 	buf := make([]byte, 64)
 	var got []string // what each call of fill read, or its error
 	fill := func() bool {
@@ -274,10 +311,7 @@ func TestRawSockWaitFill(t *testing.T) {
 		got = append(got, string(buf[:n]))
 		return true
 	}
-	go func() {
-		time.Sleep(30 * time.Millisecond)
-		_, _ = c.Write([]byte("GET"))
-	}()
+	writeWhenWaiting(c, waiting, "GET")
 	if err := rs.waitFill(fill); err != nil {
 		t.Fatalf("waitFill: %v", err)
 	}
@@ -288,27 +322,24 @@ func TestRawSockWaitFill(t *testing.T) {
 		t.Error("the wait was not reported to the wake clock")
 	}
 	// Outside waitFill, Read waits as before.
-	go func() {
-		time.Sleep(10 * time.Millisecond)
-		_, _ = c.Write([]byte("x"))
-	}()
+	writeWhenWaiting(c, waiting, "x")
 	if n, err := rs.Read(buf); err != nil || string(buf[:n]) != "x" {
 		t.Fatalf("Read after waitFill = %q, %v", buf[:n], err)
 	}
 	// Bytes already there: one call, no wait.
 	_, _ = c.Write([]byte("POST"))
-	time.Sleep(10 * time.Millisecond)
+	waitFor(t, "the bytes in the socket", func() bool { return !rs.quiet() })
 	got = nil
 	if err := rs.waitFill(fill); err != nil || len(got) != 1 || got[0] != "POST" {
 		t.Fatalf("waitFill with bytes waiting: %v, fill saw %q", err, got)
 	}
 	// The read deadline ends the wait.
-	_ = s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	rs.setReadWait(20 * time.Millisecond)
 	if err := rs.waitFill(fill); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("waitFill past the deadline: %v", err)
 	}
 	// The peer's close: fill reads io.EOF.
-	_ = s.SetReadDeadline(time.Time{})
+	rs.setReadWait(0)
 	_ = c.CloseWrite()
 	got = nil
 	if err := rs.waitFill(fill); err != nil || len(got) != 1 || got[0] != io.EOF.Error() {
