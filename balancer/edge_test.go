@@ -40,7 +40,7 @@ func startEdge(t *testing.T, cfg Config, app http.Handler, tune func(*h1.Config)
 func serveEdge(t *testing.T, h *Handler, tune func(*h1.Config)) string {
 	t.Helper()
 	fc := h1.DefaultConfig()
-	fc.ReplicaID = h.cfg.ID
+	fc.ReplicaID, fc.ReplicaHeader, fc.Fields = h.cfg.ID, h.cfg.ReplicaHeader, Fields()
 	if tune != nil {
 		tune(&fc)
 	}

@@ -47,7 +47,7 @@ func startFast(t testing.TB, cfg Config, appAddr string, opts ...Option) *fastRe
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	fc := h1.DefaultConfig()
-	fc.Upstream, fc.ReplicaID = appAddr, cfg.ID
+	fc.Upstream, fc.ReplicaID, fc.ReplicaHeader, fc.Fields = appAddr, cfg.ID, cfg.ReplicaHeader, Fields()
 	s, err := h1.NewServer(fc, h, fb, nil)
 	if err != nil {
 		t.Fatal(err)

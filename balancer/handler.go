@@ -30,6 +30,13 @@ const (
 	TokenHeader = pool.TokenHeader
 )
 
+// Fields are the names of the private fields replicas speak between
+// themselves, for the h1 transport's Config.Fields: each name exists once,
+// here (and in pool, for the load and the token).
+func Fields() h1.Fields {
+	return h1.Fields{Prefix: privatePrefix, Hop: HopHeader, Token: TokenHeader, Load: pool.LoadHeader, Replica: ReplicaHeader}
+}
+
 // siblings is what the balancer needs of the pool: the ready members (an
 // immutable snapshot, read per forwarded request) and two ways to report
 // what forwarding learned.

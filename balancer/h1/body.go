@@ -68,7 +68,7 @@ func copyEOF(dst *bufio.Writer, src *bufio.Reader) error {
 // lines without extensions, so what goes out is unambiguous whatever came
 // in. With decode it writes only the data (for an HTTP/1.0 client).
 // maxTrailer bounds the trailer section.
-func copyChunked(dst *bufio.Writer, src *bufio.Reader, decode bool, maxTrailer int) error {
+func copyChunked(dst *bufio.Writer, src *bufio.Reader, decode bool, maxTrailer int, nm *fieldNames) error {
 	for {
 		line, err := readLine(dst, src)
 		if err != nil {
@@ -125,7 +125,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, decode bool, maxTrailer i
 		if colon <= 0 || !validToken(line[:colon]) || !validValue(line[colon+1:]) {
 			return errBadChunk
 		}
-		if !decode && !forbiddenTrailer(line[:colon]) {
+		if !decode && !forbiddenTrailer(line[:colon], nm) {
 			_, _ = dst.Write(line)
 			if _, err := dst.WriteString("\r\n"); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -12,11 +13,15 @@ type Config struct {
 	// Upstream is the app's host:port. Empty: no fast path; every
 	// connection goes to the fallback server (guarded, see guardConn).
 	Upstream string
-	// ReplicaID is the value of X-Mitosis-Replica.
+	// ReplicaID is the value of the Fields.Replica field.
 	ReplicaID string
-	// ReplicaHeader adds X-Mitosis-Replica: ReplicaID to fast responses
-	// (replacing one the app set), as balancer.Handler does.
+	// ReplicaHeader adds Fields.Replica: ReplicaID to fast responses
+	// (replacing one the app set), as balancer.Handler does. It needs
+	// Fields.Replica.
 	ReplicaHeader bool
+	// Fields names the private header fields the replicas speak between
+	// themselves (balancer gives mitosis's). Zero: none.
+	Fields Fields
 	// ReadHeaderTimeout bounds the time from the first byte of a request
 	// head to its end (default 10s). A slower client is disconnected.
 	ReadHeaderTimeout time.Duration
@@ -62,12 +67,33 @@ type Config struct {
 	MaxIdlePerSibling int
 }
 
+// Fields are the names of the private header fields, all starting with
+// Prefix (which marks the others: none reaches the app from a client, and
+// they pass between replicas only): Hop marks a request forwarded by a
+// sibling, Token carries the token of a hop, Load a hop's load figure on
+// its answer, Replica the replica that answered.
+type Fields struct {
+	Prefix, Hop, Token, Load, Replica string
+}
+
+func (f Fields) validate() error {
+	if f == (Fields{}) {
+		return nil
+	}
+	for _, n := range []string{f.Hop, f.Token, f.Load, f.Replica} {
+		if f.Prefix == "" || !validToken([]byte(n)) || !strings.HasPrefix(strings.ToLower(n), strings.ToLower(f.Prefix)) {
+			return fmt.Errorf("h1 fields %+v: each must be a token starting with the prefix", f)
+		}
+	}
+	return nil
+}
+
 // DefaultConfig returns the defaults documented on Config; Upstream is
-// left empty.
+// left empty, and Fields (the caller's names).
 func DefaultConfig() Config {
 	return Config{
 		ReplicaID:         "local",
-		ReplicaHeader:     true,
+		ReplicaHeader:     false,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BodyTimeout:       60 * time.Second,
@@ -115,6 +141,12 @@ func (c Config) Validate() error {
 	}
 	if c.ReplicaHeader && !validValue([]byte(c.ReplicaID)) {
 		errs = append(errs, fmt.Errorf("h1 replica id %q: must be a valid header value", c.ReplicaID))
+	}
+	if c.ReplicaHeader && c.Fields.Replica == "" {
+		errs = append(errs, errors.New("h1 replica header: needs Fields.Replica"))
+	}
+	if err := c.Fields.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad replica id", func(c *Config) { c.ReplicaID = "a\nb" }, "replica id"},
 		{"long dial", func(c *Config) { c.DialTimeout = 48 * time.Hour }, "dial timeout"},
 		{"no conns", func(c *Config) { c.MaxConns = 0 }, "max conns 0"},
+		{"replica header without its field", func(c *Config) { c.Fields = Fields{} }, "needs Fields.Replica"},
+		{"field outside the prefix", func(c *Config) { c.Fields.Hop = "X-Hop" }, "starting with the prefix"},
+		{"no private fields, no replica header", func(c *Config) { c.Fields, c.ReplicaHeader = Fields{}, false }, ""},
 		{"zero body timeout", func(c *Config) { c.BodyTimeout = 0 }, "body timeout 0s"},
 		{"zero write timeout", func(c *Config) { c.WriteTimeout = 0 }, "write timeout 0s"},
 		{"negative body buffer", func(c *Config) { c.BodyBuffer = -1 }, "body buffer -1"},
@@ -30,6 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
 			c.Upstream = "127.0.0.1:3000"
+			c.Fields, c.ReplicaHeader = testFields, true
 			tt.tune(&c)
 			err := c.Validate()
 			if tt.want == "" {

@@ -123,7 +123,7 @@ func (c *conn) serve() {
 		}
 		c.headBy = time.Time{}
 		b, _ := c.br.Peek(n)
-		if !parseRequest(b, &c.req) || !c.req.fast() {
+		if !parseRequest(b, &c.req, c.s.names) || !c.req.fast() {
 			c.handoff()
 			return
 		}

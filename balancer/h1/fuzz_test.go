@@ -30,7 +30,7 @@ func FuzzParseResponse(f *testing.F) {
 			return
 		}
 		var h head
-		if !parseResponse(b[:n], &h) {
+		if !parseResponse(b[:n], &h, testNames) {
 			return
 		}
 		if h.status < 100 || h.status > 999 || h.size != n || h.minor > 1 {
@@ -65,7 +65,7 @@ func FuzzChunked(f *testing.F) {
 		in := bytes.NewReader(b)
 		src := bufio.NewReaderSize(in, 64)
 		w := bufio.NewWriter(&out)
-		err := copyChunked(w, src, false, 1024)
+		err := copyChunked(w, src, false, 1024, testNames)
 		_ = w.Flush()
 		used := len(b) - in.Len() - src.Buffered() // what the copier read of b
 		// The framer, fed in two pieces, must agree.
@@ -90,7 +90,7 @@ func FuzzChunked(f *testing.F) {
 		}
 		var dec bytes.Buffer
 		dw := bufio.NewWriter(&dec)
-		if err := copyChunked(dw, bufio.NewReaderSize(bytes.NewReader(out.Bytes()), 64), true, 1024); err != nil {
+		if err := copyChunked(dw, bufio.NewReaderSize(bytes.NewReader(out.Bytes()), 64), true, 1024, testNames); err != nil {
 			t.Fatalf("the copier refuses its own output %q: %v", out.Bytes(), err)
 		}
 		_ = dw.Flush()

@@ -199,11 +199,18 @@ func fallbackHandler(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+string(body))
 }
 
+// testFields are the private fields of the tests: mitosis's names (the
+// balancer passes those; h1 knows none of its own).
+var testFields = Fields{Prefix: "X-Mitosis-", Hop: "X-Mitosis-Hop", Token: "X-Mitosis-Token", Load: "X-Mitosis-Load", Replica: "X-Mitosis-Replica"}
+
+var testNames = newFieldNames(testFields)
+
 func startProxy(t testing.TB, upstreamAddr string, tune func(*Config, *http.Server)) *proxy {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Upstream = upstreamAddr
 	cfg.ReplicaID = "r1"
+	cfg.Fields, cfg.ReplicaHeader = testFields, true
 	fb := &http.Server{Handler: http.HandlerFunc(fallbackHandler), ReadHeaderTimeout: 5 * time.Second}
 	if tune != nil {
 		tune(&cfg, fb)

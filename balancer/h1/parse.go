@@ -1,6 +1,9 @@
 package h1
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // kind classifies a header field by what the proxy does with it.
 type kind uint8
@@ -17,9 +20,9 @@ const (
 	kUpgrade               // Upgrade: hands the request off
 	kExpect                // Expect: hands the request off
 	kForwarded             // Forwarded, X-Forwarded-For/-Host/-Proto: set by the proxy only
-	kMitosis               // X-Mitosis-*: spoken between replicas only
-	kMitosisHop            // X-Mitosis-Hop: a sibling's hop, if trusted (Hooks.TrustHop)
-	kReplica               // X-Mitosis-Replica (responses: replaced when we add ours)
+	kPrivate               // Fields.Prefix*: spoken between replicas only
+	kPrivateHop            // Fields.Hop: a sibling's hop, if trusted (Hooks.Route)
+	kReplica               // Fields.Replica (responses: replaced when we add ours)
 )
 
 // field is one header line, its name and value sliced from the head bytes
@@ -53,7 +56,7 @@ type head struct {
 	upgrade       bool
 	expect        bool
 	hop           bool
-	token         []byte // the first X-Mitosis-Token value, or nil
+	token         []byte // the first Fields.Token value, or nil
 	teTrailers    bool
 	connect       bool
 	inScratch     bool // a response head copied to conn.scratch
@@ -95,11 +98,12 @@ func nextLine(b []byte, i int) (line []byte, next int) {
 	return line, j + 1
 }
 
-// parseRequest parses a complete request head (b[:findHeadEnd(b)]). It
-// returns false for anything it does not accept as plainly valid; the
-// caller then lets net/http answer it. It never accepts a head that
-// net/http's ReadRequest rejects (FuzzParseHead checks this).
-func parseRequest(b []byte, h *head) bool {
+// parseRequest parses a complete request head (b[:findHeadEnd(b)]),
+// classifying the private fields nm names. It returns false for anything
+// it does not accept as plainly valid; the caller then lets net/http
+// answer it. It never accepts a head that net/http's ReadRequest rejects
+// (FuzzParseHead checks this).
+func parseRequest(b []byte, h *head, nm *fieldNames) bool {
 	h.reset()
 	h.size = len(b)
 	line, i := nextLine(b, 0)
@@ -127,7 +131,7 @@ func parseRequest(b []byte, h *head) bool {
 		return false
 	}
 	h.connect = string(h.method) == "CONNECT"
-	if !parseFields(b, i, h) {
+	if !parseFields(b, i, h, nm) {
 		return false
 	}
 	if h.hosts > 1 || (h.minor == 1 && h.hosts == 0) || (h.hosts == 1 && !validHost(h.host)) {
@@ -141,10 +145,11 @@ func parseRequest(b []byte, h *head) bool {
 	return true
 }
 
-// parseResponse parses a complete response head from the upstream. It is
-// laxer than parseRequest where net/http's Transport is (bare LF), and
-// strict on framing: a false result is a 502.
-func parseResponse(b []byte, h *head) bool {
+// parseResponse parses a complete response head from the upstream,
+// classifying the private fields nm names. It is laxer than parseRequest
+// where net/http's Transport is (bare LF), and strict on framing: a false
+// result is a 502.
+func parseResponse(b []byte, h *head, nm *fieldNames) bool {
 	h.reset()
 	h.size = len(b)
 	line, i := nextLine(b, 0)
@@ -170,7 +175,7 @@ func parseResponse(b []byte, h *head) bool {
 	if !validValue(h.statusText) {
 		return false
 	}
-	if !parseFields(b, i, h) {
+	if !parseFields(b, i, h, nm) {
 		return false
 	}
 	if h.hasTE && !h.chunked {
@@ -180,7 +185,7 @@ func parseResponse(b []byte, h *head) bool {
 }
 
 // parseFields parses the header lines from b[i:] up to the blank line.
-func parseFields(b []byte, i int, h *head) bool {
+func parseFields(b []byte, i int, h *head, nm *fieldNames) bool {
 	for {
 		line, next := nextLine(b, i)
 		i = next
@@ -195,7 +200,7 @@ func parseFields(b []byte, i int, h *head) bool {
 		if !validToken(name) || !validValue(value) {
 			return false
 		}
-		f := field{name: name, value: value, kind: classify(name)}
+		f := field{name: name, value: value, kind: nm.classify(name)}
 		switch f.kind {
 		case kHost:
 			h.hosts++
@@ -225,10 +230,10 @@ func parseFields(b []byte, i int, h *head) bool {
 			h.upgrade = true
 		case kExpect:
 			h.expect = true
-		case kMitosisHop:
+		case kPrivateHop:
 			h.hop = true
-		case kMitosis:
-			if h.token == nil && equalFold(name, "x-mitosis-token") {
+		case kPrivate:
+			if h.token == nil && equalFold(name, nm.token) {
 				h.token = value[:len(value):len(value)]
 			}
 		case kTE:
@@ -242,7 +247,8 @@ func parseFields(b []byte, i int, h *head) bool {
 	}
 }
 
-// classify maps a field name to its kind, case-insensitively.
+// classify maps a standard field name to its kind, case-insensitively;
+// every other name is kOther.
 func classify(name []byte) kind {
 	switch len(name) {
 	case 2:
@@ -306,16 +312,40 @@ func classify(name []byte) kind {
 			return kHop
 		}
 	}
-	if len(name) >= 10 && equalFold(name[:10], "x-mitosis-") {
-		switch {
-		case equalFold(name, "x-mitosis-hop"):
-			return kMitosisHop
-		case equalFold(name, "x-mitosis-replica"):
-			return kReplica
-		}
-		return kMitosis
-	}
 	return kOther
+}
+
+// fieldNames are the private fields a deployment's replicas speak between
+// themselves (Config.Fields), lower-case: the parser classifies them by
+// these names and knows nothing else of them. The zero value names none.
+type fieldNames struct {
+	prefix, hop, token, load, replica string
+}
+
+func newFieldNames(f Fields) *fieldNames {
+	return &fieldNames{
+		prefix: strings.ToLower(f.Prefix), hop: strings.ToLower(f.Hop), token: strings.ToLower(f.Token),
+		load: strings.ToLower(f.Load), replica: strings.ToLower(f.Replica),
+	}
+}
+
+// noNames is for parsing where no private field means anything.
+var noNames = &fieldNames{}
+
+// classify maps a field name to its kind: a standard one (classify), or
+// one of the private names.
+func (nm *fieldNames) classify(name []byte) kind {
+	k := classify(name)
+	if k != kOther || nm.prefix == "" || len(name) < len(nm.prefix) || !equalFold(name[:len(nm.prefix)], nm.prefix) {
+		return k
+	}
+	switch {
+	case equalFold(name, nm.hop):
+		return kPrivateHop
+	case equalFold(name, nm.replica):
+		return kReplica
+	}
+	return kPrivate
 }
 
 // namedByConnection reports whether name is listed in one of h's

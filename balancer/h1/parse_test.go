@@ -49,7 +49,7 @@ func TestParseRequest(t *testing.T) {
 				t.Fatalf("findHeadEnd = %d, want %d", n, len(b))
 			}
 			var h head
-			ok := parseRequest(b, &h)
+			ok := parseRequest(b, &h, testNames)
 			if ok != tt.ok || (ok && h.fast() != tt.fast) {
 				t.Fatalf("parseRequest ok=%v fast=%v, want %v %v", ok, ok && h.fast(), tt.ok, tt.fast)
 			}
@@ -64,9 +64,9 @@ func TestParseRequestAllocs(t *testing.T) {
 	b := []byte("POST /api/v1/items?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\n" +
 		"Connection: keep-alive, X-Foo\r\nContent-Length: 10\r\nCookie: a=b; c=d\r\nTE: trailers\r\n\r\n")
 	var h head
-	parseRequest(b, &h) // grows h.fields once
+	parseRequest(b, &h, testNames) // grows h.fields once
 	if n := testing.AllocsPerRun(100, func() {
-		if !parseRequest(b, &h) || h.namedByConnection([]byte("x-foo")) != true {
+		if !parseRequest(b, &h, testNames) || h.namedByConnection([]byte("x-foo")) != true {
 			t.Fatal("parse failed")
 		}
 	}); n != 0 {
@@ -158,7 +158,7 @@ func FuzzParseHead(f *testing.F) {
 			return
 		}
 		var h head
-		if parseRequest(b[:n], &h) {
+		if parseRequest(b[:n], &h, testNames) {
 			if _, ok := checkRequest(b[:n]); !ok {
 				t.Fatalf("the fast path accepts %q, which the strict check refuses", b[:n])
 			}
@@ -168,10 +168,10 @@ func FuzzParseHead(f *testing.F) {
 			}
 		}
 		var r head
-		parseResponse(b[:n], &r)
+		parseResponse(b[:n], &r, testNames)
 		// The chunked copier must not panic on the rest either.
 		src := bufio.NewReaderSize(bytes.NewReader(b[n:]), 16)
 		var out bytes.Buffer
-		_ = copyChunked(bufio.NewWriterSize(&out, 16), src, len(b)%2 == 0, 64)
+		_ = copyChunked(bufio.NewWriterSize(&out, 16), src, len(b)%2 == 0, 64, testNames)
 	})
 }

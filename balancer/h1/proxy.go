@@ -141,7 +141,7 @@ func (c *conn) relay(p *upstreamPool, u *upConn, src source, isHead bool, client
 	case bodyLength:
 		err = copyN(c.bw, u.br, respLen)
 	case bodyChunked, bodyDecode:
-		err = copyChunked(c.bw, u.br, mode == bodyDecode, c.s.cfg.MaxHeaderBytes)
+		err = copyChunked(c.bw, u.br, mode == bodyDecode, c.s.cfg.MaxHeaderBytes, c.s.names)
 	case bodyEOF:
 		err = copyEOF(c.bw, u.br)
 	}
@@ -207,7 +207,7 @@ func (c *conn) writeRequest(u *upConn, inline, chunked bool, bodyLen int64) erro
 	var err error
 	c.bodyReads(true)
 	if chunked {
-		err = copyChunked(uw, c.br, false, c.s.cfg.MaxHeaderBytes)
+		err = copyChunked(uw, c.br, false, c.s.cfg.MaxHeaderBytes, c.s.names)
 	} else {
 		err = copyN(uw, c.br, bodyLen)
 	}
@@ -246,7 +246,7 @@ func (c *conn) readResponse(u *upConn, clientMinor byte, wrote *bool) (got bool,
 		} else {
 			b, _ = u.br.Peek(n)
 		}
-		if !parseResponse(b, &c.resp) {
+		if !parseResponse(b, &c.resp, c.s.names) {
 			return true, errBadResponse
 		}
 		c.resp.inScratch = inScratch
@@ -402,7 +402,7 @@ func (c *conn) writeResponseHead(mode bodyMode, keep bool, clientMinor byte, isH
 		_, _ = w.Write(c.s.replicaLine)
 	}
 	if src == fromAppToHop {
-		_, _ = w.WriteString("X-Mitosis-Load: ")
+		_, _ = w.Write(c.s.loadField)
 		if w.Available() < maxLoadLen {
 			_ = w.Flush()
 		}
@@ -451,15 +451,15 @@ func (c *conn) writeStatusAndFields(chunked bool, src source) {
 			if r.namedByConnection(f.name) {
 				continue
 			}
-		case kMitosis:
-			if src != fromApp && equalFold(f.name, "x-mitosis-load") {
+		case kPrivate:
+			if src != fromApp && equalFold(f.name, c.s.names.load) {
 				if src == fromSibling && c.load == nil {
 					c.load = append(c.loadBuf[:0], f.value...)
 					c.loadBuf = c.load
 				}
 				continue
 			}
-		case kHost, kExpect, kForwarded, kMitosisHop:
+		case kHost, kExpect, kForwarded, kPrivateHop:
 		case kReplica:
 			if src != fromSibling && c.s.replicaLine != nil {
 				continue

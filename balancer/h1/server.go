@@ -71,8 +71,10 @@ type Server struct {
 	// maxHead is the largest request head the fallback reads (its
 	// MaxHeaderBytes and the 4 KiB net/http allows on top), plus one.
 	maxHead int
-	// replicaLine is "X-Mitosis-Replica: <id>\r\n", or empty.
+	// replicaLine is "<Fields.Replica>: <id>\r\n", or empty.
 	replicaLine []byte
+	names       *fieldNames
+	loadField   []byte // "<Fields.Load>: "
 
 	wc           *wakeClock
 	open         atomic.Int64 // client connections (see admitConn)
@@ -121,8 +123,10 @@ func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger)
 		sibs:   make(map[string]*siblingPool),
 	}
 	if cfg.ReplicaHeader {
-		s.replicaLine = fmt.Appendf(nil, "X-Mitosis-Replica: %s\r\n", cfg.ReplicaID)
+		s.replicaLine = fmt.Appendf(nil, "%s: %s\r\n", cfg.Fields.Replica, cfg.ReplicaID)
 	}
+	s.names = newFieldNames(cfg.Fields)
+	s.loadField = []byte(cfg.Fields.Load + ": ")
 	s.maxHead = fallback.MaxHeaderBytes
 	if s.maxHead <= 0 {
 		s.maxHead = http.DefaultMaxHeaderBytes

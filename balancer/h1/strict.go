@@ -133,8 +133,8 @@ func validTarget(t []byte) bool {
 // content or control caching and authentication, which a recipient needs
 // before the content (RFC 9110 §6.5.1). A trailer that could change them
 // after the fact is a smuggling vector.
-func forbiddenTrailer(name []byte) bool {
-	if classify(name) != kOther {
+func forbiddenTrailer(name []byte, nm *fieldNames) bool {
+	if nm.classify(name) != kOther {
 		return true
 	}
 	if len(name) >= 8 && equalFold(name[:8], "content-") {

@@ -66,7 +66,7 @@ func TestCheckRequest(t *testing.T) {
 			}
 			// The fast path never serves what the strict check refuses.
 			var h head
-			if parseRequest(b[:n], &h) && !ok {
+			if parseRequest(b[:n], &h, testNames) && !ok {
 				t.Errorf("parseRequest accepts what checkRequest refuses")
 			}
 		})
@@ -97,7 +97,7 @@ func TestChunkedStrict(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			w := bufio.NewWriter(&out)
-			err := copyChunked(w, bufio.NewReader(strings.NewReader(tt.in)), false, 1024)
+			err := copyChunked(w, bufio.NewReader(strings.NewReader(tt.in)), false, 1024, testNames)
 			_ = w.Flush()
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)

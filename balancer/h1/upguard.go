@@ -143,7 +143,7 @@ func (g *upstreamGuard) follow(b []byte) int {
 func (g *upstreamGuard) endHead(b []byte) {
 	var h head
 	switch {
-	case !parseResponse(b, &h):
+	case !parseResponse(b, &h, noNames):
 		g.st = uPass // the Transport refuses it too
 	case h.status == 101:
 		g.st = uPass // another protocol follows

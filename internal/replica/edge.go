@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 
+	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/internal/config"
 )
@@ -19,6 +20,7 @@ func edgeConfig(c config.Config, upstream string) h1.Config {
 	fc.BodyTimeout, fc.WriteTimeout, fc.MaxConns = c.BodyTimeout, c.WriteTimeout, c.MaxConns
 	fc.BodyBuffer = int64(c.Balancer.BodyBuffer)
 	fc.MaxIdleUpstream = max(c.Balancer.MaxInflight, 16)
+	fc.Fields = balancer.Fields()
 	return fc
 }
 
