@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mitosis-run/mitosis/balancer"
+	"github.com/mitosis-run/mitosis/balancer/h1"
 )
 
 // NewProxy proxies to an app that listens at target. The balancer
@@ -33,7 +35,7 @@ func NewProxy(target *url.URL, maxConns int, log *slog.Logger) http.Handler {
 				return
 			}
 			log.Warn("app did not answer", "err", err)
-			http.Error(w, "bad gateway: the app did not answer", http.StatusBadGateway)
+			http.Error(w, strings.TrimSuffix(h1.BadGatewayBody, "\n"), http.StatusBadGateway)
 		},
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
