@@ -7,11 +7,13 @@ package spawner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -398,41 +400,174 @@ func (e *Engine) service(ctx context.Context, name string) (serviceInfo, error) 
 	return serviceInfo{}, fmt.Errorf("service %q: %w", name, errNotFound)
 }
 
-// staleVersionError is returned by scaleService when the service changed
-// since the caller read it; nothing was sent.
+// staleVersionError reports that the service changed since the caller
+// read it; nothing was sent.
 type staleVersionError struct{ Have, Want uint64 }
 
 func (e *staleVersionError) Error() string {
 	return fmt.Sprintf("service is at version %d, caller read %d", e.Have, e.Want)
 }
 
-// scaleService sets the replica count of service id, at version. The spec
-// sent back is the inspected one with only Mode.Replicated.Replicas changed
-// (inspect without inserted defaults, QueryRegistry false so the image is
-// not re-resolved to a new digest): any other difference makes Swarm roll
-// every task. This is what `docker service scale` does. If the inspected
-// version is not the caller's the update is not sent (moby#30794: reads can
-// lag; sending an older spec would undo someone else's update).
-func (e *Engine) scaleService(ctx context.Context, id string, version uint64, n int) error {
+// serviceSpec is a service as inspected, kept whole so that an update can
+// send it back with only the replica count changed.
+type serviceSpec struct {
+	ID      string
+	Name    string
+	Version uint64
+	// Replicas is the spec's replica count; Replicated is false for global
+	// or job services.
+	Replicas   int
+	Replicated bool
+	// Env is the task template's container environment (KEY=VALUE, as
+	// written in the spec: templates are not rendered).
+	Env    []string
+	Labels map[string]string
+
+	spec swarm.ServiceSpec // as inspected, no defaults inserted
+}
+
+// inspectService reads a service by id or name without inserted defaults:
+// sending back a spec with defaults filled in makes Swarm roll every task.
+func (e *Engine) inspectService(ctx context.Context, id string) (serviceSpec, error) {
 	ctx, cancel := e.call(ctx)
 	defer cancel()
 	s, _, err := e.cli.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{InsertDefaults: false})
 	if err != nil {
-		return wrapNotFound(err)
+		return serviceSpec{}, wrapNotFound(err)
 	}
-	if s.Version.Index != version {
-		return &staleVersionError{Have: s.Version.Index, Want: version}
+	out := serviceSpec{ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index, Labels: s.Spec.Labels, spec: s.Spec}
+	if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		out.Replicas, out.Replicated = int(*r.Replicas), true
 	}
-	spec := s.Spec
-	if spec.Mode.Replicated == nil {
-		return fmt.Errorf("service %s is not in replicated mode", s.Spec.Name)
+	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		out.Env = cs.Env
 	}
+	return out, nil
+}
+
+// updateReplicas sends s's spec back at s.Version with only
+// Mode.Replicated.Replicas set to n: what `docker service scale` does. The
+// spec written is compared with the one read before it is sent
+// (replicasOnly), and the image is not re-resolved (QueryRegistry false),
+// so nothing but the replica count can change.
+func (e *Engine) updateReplicas(ctx context.Context, s serviceSpec, n int) error {
+	if s.spec.Mode.Replicated == nil {
+		return fmt.Errorf("service %s is not in replicated mode", s.Name)
+	}
+	spec := s.spec
 	r := uint64(n)
 	rep := *spec.Mode.Replicated
 	rep.Replicas = &r
 	spec.Mode.Replicated = &rep
-	_, err = e.cli.ServiceUpdate(ctx, s.ID, swarm.Version{Index: version}, spec, swarm.ServiceUpdateOptions{QueryRegistry: false})
+	if err := replicasOnly(s.spec, spec); err != nil {
+		return err
+	}
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	_, err := e.cli.ServiceUpdate(ctx, s.ID, swarm.Version{Index: s.Version}, spec, swarm.ServiceUpdateOptions{QueryRegistry: false})
 	return err
+}
+
+// errSpecChanged marks an update refused because the spec to write
+// differed from the one read in more than the replica count.
+var errSpecChanged = errors.New("the spec to write differs from the one read in more than the replica count")
+
+// replicasOnly reports whether write equals read but for the replica
+// count, comparing their JSON forms (what the daemon receives).
+func replicasOnly(read, write swarm.ServiceSpec) error {
+	norm := func(s swarm.ServiceSpec) (any, error) {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+		if mode, ok := m["Mode"].(map[string]any); ok {
+			if rep, ok := mode["Replicated"].(map[string]any); ok {
+				delete(rep, "Replicas")
+			}
+		}
+		return m, nil
+	}
+	a, err := norm(read)
+	if err != nil {
+		return err
+	}
+	b, err := norm(write)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(a, b) {
+		return errSpecChanged
+	}
+	return nil
+}
+
+// taskInfo is one task of a service with its addresses.
+type taskInfo struct {
+	ID        string
+	ServiceID string
+	NodeID    string
+	Slot      int
+	State     string // the observed state: running, starting, ...
+	// Addrs maps each attached network's name to the task's IP on it (the
+	// CIDR prefix stripped).
+	Addrs map[string]string
+}
+
+// servicesWithLabel lists the services carrying label ("key" or
+// "key=value").
+func (e *Engine) servicesWithLabel(ctx context.Context, label string) ([]serviceInfo, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	list, err := e.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]serviceInfo, 0, len(list))
+	for _, s := range list {
+		si := serviceInfo{ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index}
+		if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+			si.Replicas, si.Replicated = int(*r.Replicas), true
+		}
+		out = append(out, si)
+	}
+	return out, nil
+}
+
+// serviceTasks lists the tasks of the given services that Swarm wants
+// running (a task shutting down is left out). No ids: no tasks.
+func (e *Engine) serviceTasks(ctx context.Context, serviceIDs []string) ([]taskInfo, error) {
+	if len(serviceIDs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	f := filters.NewArgs(filters.Arg("desired-state", "running"))
+	for _, id := range serviceIDs {
+		f.Add("service", id)
+	}
+	list, err := e.cli.TaskList(ctx, swarm.TaskListOptions{Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]taskInfo, 0, len(list))
+	for _, t := range list {
+		ti := taskInfo{ID: t.ID, ServiceID: t.ServiceID, NodeID: t.NodeID, Slot: t.Slot, State: string(t.Status.State),
+			Addrs: make(map[string]string, len(t.NetworksAttachments))}
+		for _, na := range t.NetworksAttachments {
+			for _, a := range na.Addresses {
+				if ip, _, _ := strings.Cut(a, "/"); ip != "" {
+					ti.Addrs[na.Network.Spec.Name] = ip
+					break
+				}
+			}
+		}
+		out = append(out, ti)
+	}
+	return out, nil
 }
 
 // taskContainer is the create request of a one-shot task container.

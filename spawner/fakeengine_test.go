@@ -67,6 +67,8 @@ type fakeEngine struct {
 	Info         system.Info
 	Services     map[string]*fakeService
 	Containers   map[string]*fakeContainer
+	// Tasks answer GET /tasks (filtered by service and desired-state).
+	Tasks []swarm.Task
 	// UpdateError, if set, is the message of a 500 answer to every
 	// service update (e.g. "update out of sequence").
 	UpdateError string
@@ -190,6 +192,16 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && p == "/info":
 		writeJSON(w, 200, f.Info)
+	case r.Method == http.MethodGet && p == "/tasks":
+		args, _ := filters.FromJSON(r.URL.Query().Get("filters"))
+		list := []swarm.Task{}
+		for _, t := range f.Tasks {
+			if (len(args.Get("service")) == 0 || args.ExactMatch("service", t.ServiceID)) &&
+				(len(args.Get("desired-state")) == 0 || args.ExactMatch("desired-state", string(t.DesiredState))) {
+				list = append(list, t)
+			}
+		}
+		writeJSON(w, 200, list)
 	case parts[0] == "services":
 		f.serveServices(w, r, parts)
 	case parts[0] == "containers":
@@ -240,6 +252,11 @@ func (f *fakeEngine) serveServices(w http.ResponseWriter, r *http.Request, parts
 			match := len(names) == 0
 			for _, n := range names { // the real API matches name prefixes
 				match = match || strings.HasPrefix(spec.Name, n)
+			}
+			for _, l := range args.Get("label") {
+				k, v, hasV := strings.Cut(l, "=")
+				got, ok := spec.Labels[k]
+				match = match && ok && (!hasV || got == v)
 			}
 			if match {
 				list = append(list, toAPI(s, r.URL.Query().Get("status") == "true"))

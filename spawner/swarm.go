@@ -44,7 +44,7 @@ type swarmAPI interface {
 	info(ctx context.Context) (engineInfo, error)
 	inspectContainer(ctx context.Context, id string) (containerInfo, error)
 	service(ctx context.Context, name string) (serviceInfo, error)
-	scaleService(ctx context.Context, id string, version uint64, n int) error
+	scaler
 }
 
 // Swarm scales the own Swarm service: Status reads its replicas, running
@@ -183,16 +183,13 @@ func (s *Swarm) Scale(ctx context.Context, n int, version uint64) error {
 	if err != nil {
 		return err
 	}
-	err = s.api.scaleService(ctx, si.ID, version, n)
-	var stale *staleVersionError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &stale), isOutOfSequence(err):
-		return &ConflictError{Version: version, Err: err}
-	default:
+	if err := scaleTo(ctx, s.api, si.ID, version, n, nil); err != nil {
+		if IsConflict(err) {
+			return err
+		}
 		return fmt.Errorf("spawner: swarm: scale %s to %d: %w", name, n, err)
 	}
+	return nil
 }
 
 // isOutOfSequence recognises Swarm's answers to a stale version: "update
