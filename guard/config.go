@@ -3,14 +3,14 @@ package guard
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // Config is the guard's settings (MITOSIS_GUARD_* variables, plus the
@@ -66,7 +66,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          ":7070",
-		TokenFile:       DefaultTokenFile,
+		TokenFile:       spawner.DefaultGuardTokenFile,
 		Label:           "mitosis.guard=true",
 		RunTimeout:      5 * time.Minute,
 		Runs:            4,
@@ -79,16 +79,6 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 	}
 }
-
-// DefaultTokenFile is where a Docker secret named mitosis_guard_token is
-// mounted; the replicas read the same default.
-const DefaultTokenFile = "/run/secrets/mitosis_guard_token"
-
-// DefaultPort is the guard's default port, also what replicas dial.
-const DefaultPort = 7070
-
-// MinTokenBytes is the shortest accepted shared secret.
-const MinTokenBytes = 16
 
 // Validate reports every setting out of range, each naming its variable.
 func (c Config) Validate() error {
@@ -214,23 +204,4 @@ func FromEnv(environ []string) (Config, error) {
 	str("MITOSIS_LOG_FORMAT", &c.LogFormat)
 	errs = append(errs, c.Validate())
 	return c, errors.Join(errs...)
-}
-
-// ReadToken reads the shared secret from path: surrounding blanks and the
-// final newline are dropped; at least MinTokenBytes must remain. The error
-// names the variable, the path and how to create the secret.
-func ReadToken(env, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s=%s: %w (create the secret: openssl rand -hex 32 | docker secret create mitosis_guard_token -)", env, path, err)
-	}
-	tok := []byte(strings.TrimSpace(string(b)))
-	if len(tok) < MinTokenBytes {
-		return nil, fmt.Errorf("%s=%s: the secret has %d bytes, must have at least %d", env, path, len(tok), MinTokenBytes)
-	}
-	return tok, nil
 }

@@ -1,8 +1,6 @@
 package guard
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,28 +44,5 @@ func TestFromEnvErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s:\n%v", want, err)
 		}
-	}
-}
-
-func TestReadToken(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	tok, err := ReadToken("MITOSIS_GUARD_TOKEN_FILE", write("ok", testToken+"\n"))
-	if err != nil || string(tok) != testToken {
-		t.Fatalf("token = %q, %v", tok, err)
-	}
-	if _, err := ReadToken("MITOSIS_GUARD_TOKEN_FILE", write("short", "abc\n")); err == nil || !strings.Contains(err.Error(), "at least 16") {
-		t.Fatalf("short token: %v", err)
-	}
-	missing := filepath.Join(dir, "missing")
-	if _, err := ReadToken("MITOSIS_GUARD_TOKEN_FILE", missing); err == nil || !strings.Contains(err.Error(), "MITOSIS_GUARD_TOKEN_FILE="+missing+": no such file") ||
-		!strings.Contains(err.Error(), "docker secret create") {
-		t.Fatalf("missing file: %v", err)
 	}
 }

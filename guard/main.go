@@ -45,7 +45,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mitosis guard: unknown argument %q (usage: mitosis guard [config|healthcheck])\n", sub)
 		return 2
 	}
-	token, err := ReadToken("MITOSIS_GUARD_TOKEN_FILE", cfg.TokenFile)
+	token, err := spawner.ReadGuardToken("MITOSIS_GUARD_TOKEN_FILE", cfg.TokenFile)
 	if err != nil {
 		printErrors(stderr, err)
 		return 2

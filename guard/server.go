@@ -53,8 +53,8 @@ func NewServer(cfg Config, token []byte, p platform, runner runnerFor, reg prome
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if len(token) < MinTokenBytes {
-		return nil, fmt.Errorf("guard: the shared secret has %d bytes, must have at least %d", len(token), MinTokenBytes)
+	if len(token) < spawner.MinGuardTokenBytes {
+		return nil, fmt.Errorf("guard: the shared secret has %d bytes, must have at least %d", len(token), spawner.MinGuardTokenBytes)
 	}
 	if p == nil {
 		return nil, errors.New("guard: NewServer needs a platform")

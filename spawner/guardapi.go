@@ -1,8 +1,14 @@
 package spawner
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 )
 
 // The guard's capability API (`mitosis guard`, package guard), spoken by
@@ -130,4 +136,47 @@ type GuardRunResult struct {
 	// Output is what the container wrote (base64 in JSON).
 	Output    []byte `json:"output"`
 	Truncated bool   `json:"truncated"`
+}
+
+// DefaultGuardTokenFile is where a Docker secret named mitosis_guard_token
+// is mounted; the guard and the replicas read the same default.
+const DefaultGuardTokenFile = "/run/secrets/mitosis_guard_token"
+
+// DefaultGuardPort is the guard's default port, also what replicas dial.
+const DefaultGuardPort = 7070
+
+// MinGuardTokenBytes is the shortest accepted shared secret.
+const MinGuardTokenBytes = 16
+
+// ReadGuardToken reads the shared secret from path: surrounding blanks and
+// the final newline are dropped; at least MinGuardTokenBytes must remain.
+// The error names the variable env, the path and how to create the
+// secret.
+func ReadGuardToken(env, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s=%s: %w (create the secret: openssl rand -hex 32 | docker secret create mitosis_guard_token -)", env, path, err)
+	}
+	tok := []byte(strings.TrimSpace(string(b)))
+	if len(tok) < MinGuardTokenBytes {
+		return nil, fmt.Errorf("%s=%s: the secret has %d bytes, must have at least %d", env, path, len(tok), MinGuardTokenBytes)
+	}
+	return tok, nil
+}
+
+// CheckGuardAddr reports whether addr is a guard address: host:port with
+// a host and a port in [1; 65535].
+func CheckGuardAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("guard address %q: must be host:port", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("guard address %q: port must be in [1; 65535]", addr)
+	}
+	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -46,10 +45,8 @@ func DefaultGuardClientConfig(addr string) GuardClientConfig {
 // Validate reports settings out of range.
 func (c GuardClientConfig) Validate() error {
 	var errs []error
-	if host, port, err := net.SplitHostPort(c.Addr); err != nil || host == "" {
-		errs = append(errs, fmt.Errorf("spawner: guard address %q: must be host:port", c.Addr))
-	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		errs = append(errs, fmt.Errorf("spawner: guard address %q: port must be in [1; 65535]", c.Addr))
+	if err := CheckGuardAddr(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("spawner: %w", err))
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("spawner: guard token is empty"))

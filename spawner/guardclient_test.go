@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,5 +55,29 @@ func TestGuardClientForeignAnswer(t *testing.T) {
 	var ge *GuardError
 	if !errors.As(err, &ge) || ge.Status != 502 || ge.Rule != "" || IsConflict(err) {
 		t.Fatalf("Scale = %v, want a GuardError 502 without a rule", err)
+	}
+}
+
+func TestReadGuardToken(t *testing.T) {
+	const secret = "0123456789abcdef0123"
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tok, err := ReadGuardToken("MITOSIS_GUARD_TOKEN_FILE", write("ok", " "+secret+"\n"))
+	if err != nil || string(tok) != secret {
+		t.Fatalf("token = %q, %v", tok, err)
+	}
+	if _, err := ReadGuardToken("MITOSIS_GUARD_TOKEN_FILE", write("short", "abc\n")); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("short token: %v", err)
+	}
+	missing := filepath.Join(dir, "missing")
+	if _, err := ReadGuardToken("MITOSIS_GUARD_TOKEN_FILE", missing); err == nil || !strings.Contains(err.Error(), "MITOSIS_GUARD_TOKEN_FILE="+missing+": no such file") ||
+		!strings.Contains(err.Error(), "docker secret create") {
+		t.Fatalf("missing file: %v", err)
 	}
 }
