@@ -33,8 +33,10 @@ func TestBuckets(t *testing.T) {
 
 func TestSlots(t *testing.T) {
 	s := newSlots(2)
-	if !s.acquire("a") || !s.acquire("a") || s.acquire("a") {
-		t.Fatal("want two slots for a, then none")
+	for i, want := range []bool{true, true, false} {
+		if got := s.acquire("a"); got != want {
+			t.Fatalf("acquire %d of a = %v, want %v (two slots)", i+1, got, want)
+		}
 	}
 	if !s.acquire("b") {
 		t.Fatal("b has its own slots")

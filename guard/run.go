@@ -70,5 +70,5 @@ func (s *Server) run(r *http.Request, c caller) (any, []any, error) {
 		return nil, attrs, refuse(http.StatusBadGateway, spawner.RuleRunFailed, "%v", err)
 	}
 	attrs = append(attrs, "exit", res.ExitCode)
-	return spawner.GuardRunResult{ExitCode: res.ExitCode, Output: res.Output, Truncated: res.Truncated}, attrs, nil
+	return spawner.GuardRunResult(res), attrs, nil
 }

@@ -294,5 +294,5 @@ func (g *GuardClient) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, e
 	if err != nil {
 		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w", spec.Image, err)
 	}
-	return TaskResult{ExitCode: res.ExitCode, Output: res.Output, Truncated: res.Truncated}, nil
+	return TaskResult(res), nil
 }
