@@ -108,3 +108,18 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func TestRunGuardSubcommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"guard", "config"}, []string{"MITOSIS_GUARD_IMAGES=fn:1,fn:2"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "MITOSIS_GUARD_IMAGES=fn:1,fn:2") {
+		t.Fatalf("guard config: %d %q %q", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"guard"}, []string{"MITOSIS_GUARD_RUNS=lots"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `MITOSIS_GUARD_RUNS="lots"`) {
+		t.Fatalf("guard with a bad setting: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"guard"}, []string{"MITOSIS_GUARD_TOKEN_FILE=/nonexistent/token"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "docker secret create") {
+		t.Fatalf("guard without its secret: %d %q", code, errb.String())
+	}
+}

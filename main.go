@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/mitosis-run/mitosis/certs"
+	"github.com/mitosis-run/mitosis/guard"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/buildinfo"
 	"github.com/mitosis-run/mitosis/internal/config"
@@ -36,6 +37,11 @@ var subcommands = []string{"config", "healthcheck", "version", "help"}
 // a clean drain, 2 for a bad command line or configuration, the app's
 // status if it died (also during start-up), 1 for other failures.
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	// The guard is another program in the same binary, with settings of
+	// its own (MITOSIS_GUARD_*): it reads none of the replica's flags.
+	if len(args) > 0 && args[0] == "guard" {
+		return guard.Main(args[1:], environ, stdout, stderr)
+	}
 	var help, version, ready bool
 	c, a, warnings, err := config.Parse(environ, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&help, "h", false, "print the usage")
@@ -123,6 +129,9 @@ func subcommand(words []string) (string, error) {
 		return "", nil
 	}
 	for _, w := range words {
+		if w == "guard" {
+			return "", errors.New("guard comes first and takes no replica flags: mitosis guard [config|healthcheck]")
+		}
 		if !isSubcommand(w) {
 			return "", unknownWord(w)
 		}
@@ -177,6 +186,9 @@ func usage(w io.Writer) {
   mitosis [flags] -- CMD ARGS...   start CMD with PORT set and serve it
   mitosis config [flags]           print the effective configuration
   mitosis healthcheck [-ready]     exit 0 when this replica is healthy (ready)
+  mitosis guard                    serve the guard, the one holder of the Docker socket
+                                   (MITOSIS_GUARD_* settings; see README)
+  mitosis guard config|healthcheck print the guard's settings; check the local guard
   mitosis version, --version       print the build
   mitosis help, -h, --help         print this
 

@@ -17,6 +17,7 @@ import (
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/certs"
 	"github.com/mitosis-run/mitosis/health"
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 type Config struct {
@@ -63,6 +64,11 @@ type Config struct {
 	Network   string
 	Driver    string
 
+	// Guard is where the swarm driver scales: "auto", "off" or host:port
+	// (MITOSIS_GUARD); GuardTokenFile holds the secret shared with it.
+	Guard          string
+	GuardTokenFile string
+
 	// ParentPID is set by the process driver in its children: the child
 	// drains and exits when that parent is gone.
 	ParentPID int
@@ -91,6 +97,8 @@ func DefaultConfig() Config {
 		LogFormat:         "text",
 		Discovery:         "auto",
 		Driver:            "auto",
+		Guard:             "auto",
+		GuardTokenFile:    spawner.DefaultGuardTokenFile,
 	}
 }
 
@@ -160,6 +168,12 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.HopToken, "\r\n\x00") {
 		errs = append(errs, errors.New("MITOSIS_HOP_TOKEN: must not contain CR, LF or NUL"))
+	}
+	if c.Guard != "auto" && c.Guard != "off" && spawner.CheckGuardAddr(c.Guard) != nil {
+		errs = append(errs, fmt.Errorf("MITOSIS_GUARD=%q: must be auto, off or host:port", c.Guard))
+	}
+	if c.GuardTokenFile == "" {
+		errs = append(errs, errors.New(`MITOSIS_GUARD_TOKEN_FILE="": must name the file holding the guard's secret`))
 	}
 	if c.ParentPID < 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_PARENT_PID=%d: must be >= 0", c.ParentPID))

@@ -99,6 +99,9 @@ func TestLoadConfigBadValue(t *testing.T) {
 		{"negative body buffer", []string{"MITOSIS_BODY_BUFFER=-1"}, []string{"MITOSIS_BODY_BUFFER=-1"}},
 		{"token file missing", []string{"MITOSIS_CLUSTER_TOKEN_FILE=/nonexistent/token"}, []string{"MITOSIS_CLUSTER_TOKEN_FILE", "/nonexistent/token"}},
 		{"token and token file", []string{"MITOSIS_CLUSTER_TOKEN=a", "MITOSIS_CLUSTER_TOKEN_FILE=/x"}, []string{"MITOSIS_CLUSTER_TOKEN_FILE", "not both"}},
+		{"guard not host:port", []string{"MITOSIS_GUARD=guard"}, []string{`MITOSIS_GUARD="guard"`, "auto, off or host:port"}},
+		{"guard port", []string{"MITOSIS_GUARD=guard:99999"}, []string{`MITOSIS_GUARD="guard:99999"`}},
+		{"guard token file empty", []string{"MITOSIS_GUARD_TOKEN_FILE="}, []string{"MITOSIS_GUARD_TOKEN_FILE"}},
 		{"valid control", []string{"MITOSIS_DRIVER=off"}, nil},
 		{"both on free ports", []string{"MITOSIS_LISTEN=127.0.0.1:0", "MITOSIS_ADMIN_LISTEN=127.0.0.1:0"}, nil},
 	}

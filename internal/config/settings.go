@@ -67,6 +67,8 @@ var settings = []setting{
 	mk("MITOSIS_HEALTH_CONCURRENCY", "most sibling polls in flight at once", integer(func(c *Config) *int { return &c.Health.Concurrency })),
 	mk("MITOSIS_HEALTH_FAILS", "consecutive failed polls that make a sibling down", integer(func(c *Config) *int { return &c.Health.Fails })),
 	mk("MITOSIS_DRIVER", "how replicas are started: auto, swarm, docker, process, off", oneOf(func(c *Config) *string { return &c.Driver }, "auto", "swarm", "docker", "process", "off")),
+	mk("MITOSIS_GUARD", "swarm driver: scale through this guard (host:port), off (the Docker socket), or auto (the guard tasks.guard:7070 when no socket is mounted)", str(func(c *Config) *string { return &c.Guard })),
+	mk("MITOSIS_GUARD_TOKEN_FILE", "file holding the secret shared with the guard (a Docker secret)", str(func(c *Config) *string { return &c.GuardTokenFile })),
 	mk("MITOSIS_MIN_REPLICAS", "fewest replicas", integer(func(c *Config) *int { return &c.Autoscale.MinReplicas })),
 	mk("MITOSIS_MAX_REPLICAS", "most replicas (hard cap)", integer(func(c *Config) *int { return &c.Autoscale.MaxReplicas })),
 	mk("MITOSIS_TARGET_CONCURRENCY", "in-flight+queued requests one replica should carry", float(func(c *Config) *float64 { return &c.Autoscale.TargetConcurrency })),

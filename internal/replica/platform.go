@@ -34,6 +34,9 @@ type platform struct {
 	// replicas it starts (process and docker drivers, when no cluster token
 	// is set), or "".
 	token string
+	// poke, if set, asks the autoscale loop for an early tick: when the
+	// platform can be acted on again, a pending decision need not wait.
+	poke atomic.Pointer[func()]
 }
 
 type statusResult struct {
@@ -95,6 +98,7 @@ type resolved struct {
 	// kill (swarm: the service's stop_grace_period), or is nil where that
 	// cannot be known.
 	stopGrace func(ctx context.Context) (time.Duration, error)
+	every     time.Duration // how often canAct is asked (0: 10s)
 }
 
 // newPlatform picks the driver (MITOSIS_DRIVER, or what spawner.Detect
@@ -103,10 +107,12 @@ func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd 
 	p := &platform{kind: c.Driver, close: func(context.Context) {}}
 	var engine *spawner.Engine
 	var err error
+	guard := guardAddress(c, dockerReachable(environ))
 	if injected != nil {
 		p.kind, p.why = "injected", "given by the program that embeds the replica"
 	} else if c.Driver == "auto" || c.Driver == spawner.KindSwarm || c.Driver == spawner.KindDocker {
-		if c.Driver != "auto" || dockerReachable(environ) {
+		// Through the guard a replica needs no Docker engine at all.
+		if (c.Driver != "auto" || dockerReachable(environ)) && guard == "" {
 			if engine, err = spawner.NewEngine(spawner.DefaultEngineConfig()); err != nil {
 				return nil, err
 			}
@@ -130,7 +136,7 @@ func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd 
 		p.token = newToken()
 		c.HopToken = p.token
 	}
-	d, err := resolveDriver(p.kind, c, engine, environ, appCmd, injected, log)
+	d, err := resolveDriver(p.kind, c, engine, guard, environ, appCmd, injected, log)
 	if err != nil {
 		p.close(ctx)
 		return nil, err
@@ -149,7 +155,11 @@ func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd 
 		if d.canAct == nil {
 			p.canScale.Store(true)
 		} else {
-			go p.watchCanAct(ctx, d.canAct, log)
+			every := d.every
+			if every == 0 {
+				every = 10 * time.Second
+			}
+			go p.watchCanAct(ctx, d.canAct, every, log)
 		}
 	}
 	if p.discoveryMode, p.discovery, err = resolveDiscovery(ctx, c, p.kind, d, engine); err != nil {
@@ -190,7 +200,7 @@ func stopGraceProblem(drain, grace time.Duration) string {
 }
 
 // resolveDriver builds the driver of one kind.
-func resolveDriver(kind string, c config.Config, engine *spawner.Engine, environ, appCmd []string, injected spawner.Driver, log *slog.Logger) (resolved, error) {
+func resolveDriver(kind string, c config.Config, engine *spawner.Engine, guard string, environ, appCmd []string, injected spawner.Driver, log *slog.Logger) (resolved, error) {
 	switch kind {
 	case "off":
 		return resolved{}, nil
@@ -203,6 +213,10 @@ func resolveDriver(kind string, c config.Config, engine *spawner.Engine, environ
 		}
 		return resolved{driver: proc, own: processDiscovery(proc), close: proc.Close}, nil
 	case spawner.KindSwarm:
+		if guard != "" {
+			log.Info("scaling through the guard", "guard", guard)
+			return guardDriver(c, guard)
+		}
 		cfg := spawner.DefaultSwarmConfig()
 		cfg.Service = c.Service
 		sw, err := spawner.NewSwarm(engine, cfg)
@@ -253,18 +267,13 @@ func resolveDiscovery(ctx context.Context, c config.Config, kind string, d resol
 		disc, err := pool.NewStatic(peers)
 		return mode, disc, err
 	case pool.ModeDNS:
-		if c.Service == "" {
+		service := ownService(ctx, c, d)
+		if service == "" {
 			return "", nil, errors.New("MITOSIS_DISCOVERY=dns: needs MITOSIS_SERVICE")
 		}
-		return mode, pool.NewDNS("tasks."+c.Service, adminPort, net.DefaultResolver), nil
+		return mode, pool.NewDNS("tasks."+service, adminPort, net.DefaultResolver), nil
 	case pool.ModeSwarm:
-		service := c.Service
-		if service == "" && d.service != nil {
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			service = d.service(sctx)
-			cancel()
-		}
-		disc, err := swarmDiscovery(engine, service, c.Network, adminPort)
+		disc, err := swarmDiscovery(engine, ownService(ctx, c, d), c.Network, adminPort)
 		return mode, disc, err
 	case pool.ModeDocker:
 		if kind != spawner.KindDocker {
@@ -279,19 +288,33 @@ func resolveDiscovery(ctx context.Context, c config.Config, kind string, d resol
 	return mode, nil, nil
 }
 
-// watchCanAct re-checks every 10 s whether this replica reaches a manager.
-func (p *platform) watchCanAct(ctx context.Context, canAct func(context.Context) bool, log *slog.Logger) {
+// ownService is MITOSIS_SERVICE, else what the driver finds out.
+func ownService(ctx context.Context, c config.Config, d resolved) string {
+	if c.Service != "" || d.service == nil {
+		return c.Service
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return d.service(sctx)
+}
+
+// watchCanAct re-checks every so often whether this replica reaches a
+// manager (or a guard); when it does again, the autoscale loop is poked.
+func (p *platform) watchCanAct(ctx context.Context, canAct func(context.Context) bool, every time.Duration, log *slog.Logger) {
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, min(every, 5*time.Second))
 		ok := canAct(cctx)
 		cancel()
 		if p.canScale.Swap(ok) != ok {
 			log.Info("platform control", "can_scale", ok)
+			if f := p.poke.Load(); ok && f != nil {
+				(*f)()
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(10 * time.Second):
+		case <-time.After(every):
 		}
 	}
 }

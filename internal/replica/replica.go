@@ -238,6 +238,8 @@ func (r *Replica) startLoops(bg context.Context, reg prometheus.Registerer) erro
 	}
 	r.loop = loop
 	r.plat.leader = r.isLeader
+	poke := loop.Poke
+	r.plat.poke.Store(&poke)
 	go loop.Run(bg)
 	return nil
 }
