@@ -22,8 +22,9 @@ COPY --from=build /out/mitosis /mitosis
 # /_mitosis/state), reached by siblings on the overlay network only: never
 # publish it.
 EXPOSE 8080 9090
-# Runs as nonroot (65532). Scaling needs the Docker socket: run the service
-# with the socket's group (group_add) or as root (user: "0"), see stack.yml.
+# Runs as nonroot (65532). The web tier needs no Docker socket: it scales
+# through `mitosis guard`, the one service that mounts the socket (as root
+# or with the socket's group), see stack.yml.
 USER nonroot:nonroot
 # No shell in the image: the binary checks itself (GET /healthz on the
 # admin port). Swarm adds a task to DNS and the load balancer only once it

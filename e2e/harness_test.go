@@ -142,7 +142,7 @@ func (h *harness) build() {
 		t.Fatal(err)
 	}
 	env := []string{"CGO_ENABLED=0", "GOOS=linux"}
-	for out, pkg := range map[string]string{"mitosis": ".", "loadgen": "./examples/loadgen"} {
+	for out, pkg := range map[string]string{"mitosis": ".", "loadgen": "./examples/loadgen", "guardprobe": "./e2e/guardprobe"} {
 		cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(h.dir, out), pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), env...)
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -152,6 +152,7 @@ func (h *harness) build() {
 	dockerfile := `FROM scratch
 COPY mitosis /mitosis
 COPY loadgen /loadgen
+COPY guardprobe /guardprobe
 EXPOSE 8080 9090
 HEALTHCHECK --interval=2s --timeout=2s --retries=3 CMD ["/mitosis","healthcheck"]
 ENTRYPOINT ["/mitosis"]
@@ -191,6 +192,11 @@ services:
     deploy:
       labels:
         mitosis.e2e: "true"
+  guard:
+    environment:
+      MITOSIS_GUARD_IMAGES: ${MITOSIS_IMAGE}
+      MITOSIS_GUARD_RUN_TIMEOUT: 30s
+      MITOSIS_LOG_LEVEL: debug
 `
 
 // deploy merges the repository's stack.yml and stack.dnsrr.yml with the
@@ -205,7 +211,8 @@ func (h *harness) deploy() {
 	if err := os.WriteFile(override, []byte(e2eOverride), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	merged, err := run(context.Background(), time.Minute, []string{"MITOSIS_IMAGE=" + h.image}, "docker", "stack", "config",
+	h.createGuardSecret()
+	merged, err := run(context.Background(), time.Minute, []string{"MITOSIS_IMAGE=" + h.image, "MITOSIS_GUARD_SECRET=" + h.guardSecret()}, "docker", "stack", "config",
 		"-c", filepath.Join(root, "stack.yml"), "-c", filepath.Join(root, "stack.dnsrr.yml"), "-c", override)
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +272,7 @@ func (h *harness) cleanup() {
 	}); err != nil {
 		t.Errorf("cleanup: stack %s left containers %q networks %q", h.stack, c, n)
 	}
+	h.removeGuardSecret()
 	if _, err := h.docker("rmi", "-f", h.image); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}

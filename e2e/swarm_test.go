@@ -53,9 +53,12 @@ func TestSwarm(t *testing.T) {
 	}
 	sub("function containers", functionContainers)
 	sub("docker driver", dockerDriver)
+	sub("guard: web holds no socket and is not root", guardLeastPrivilege)
 	if !sub("scale up and down under a load step", func(h *harness) { scaleUpDown(h, svc) }) {
 		return
 	}
+	sub("guard: attacks from a web task are refused", guardAttacks)
+	sub("guard: killed under load", func(h *harness) { guardKilled(h, svc) })
 	sub("kill a task under load", killTask)
 	if _, err := h.waitReplicas("back to minimum", 2*time.Minute, func(r, d int) bool { return r == 2 && d == 2 }); err != nil {
 		t.Fatal(err)
