@@ -28,12 +28,12 @@ func functionContainers(h *harness) {
 
 	// Arguments and environment in, exit code and output out.
 	res, err := tasks.RunTask(ctx, spawner.TaskSpec{Image: h.image, Args: []string{"config"}, Env: []string{"MITOSIS_MAX_INFLIGHT=77"}})
-	if err != nil || res.ExitCode != 0 || !strings.Contains(string(res.Output), "77") {
-		t.Fatalf("config task: %+v (output %q), %v; want exit 0 and the setting", res, res.Output, err)
+	if err != nil || res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "77") {
+		t.Fatalf("config task: %+v (stdout %q), %v; want exit 0 and the setting", res, res.Stdout, err)
 	}
 	res, err = tasks.RunTask(ctx, spawner.TaskSpec{Image: h.image, Args: []string{"config"}, Env: []string{"MITOSIS_MAX_INFLIGHT=lots"}})
-	if err != nil || res.ExitCode != 2 || !strings.Contains(string(res.Output), "MITOSIS_MAX_INFLIGHT") {
-		t.Fatalf("bad config task: %+v (output %q), %v; want exit 2 naming the variable", res, res.Output, err)
+	if err != nil || res.ExitCode != 2 || !strings.Contains(string(res.Stderr), "MITOSIS_MAX_INFLIGHT") {
+		t.Fatalf("bad config task: %+v (stderr %q), %v; want exit 2 naming the variable", res, res.Stderr, err)
 	}
 
 	// On the stack's network a task reaches the service: the health check
@@ -41,7 +41,7 @@ func functionContainers(h *harness) {
 	res, err = tasks.RunTask(ctx, spawner.TaskSpec{Image: h.image, Args: []string{"healthcheck"}, Network: h.network,
 		Env: []string{"MITOSIS_ADMIN_LISTEN=" + h.service + ":9090"}})
 	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("healthcheck task on %s: %+v (output %q), %v; want exit 0", h.network, res, res.Output, err)
+		t.Fatalf("healthcheck task on %s: %+v (stderr %q), %v; want exit 0", h.network, res, res.Stderr, err)
 	}
 
 	// A task past its timeout (a mitosis that serves forever) is killed.

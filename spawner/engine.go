@@ -19,6 +19,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -575,17 +576,47 @@ type taskContainer struct {
 	Image   string
 	Args    []string
 	Env     []string
-	Network string
+	Network string // "" or "none": no network (checked by CheckNetwork)
 	Labels  map[string]string
+	User    string
+	// Memory (bytes, swap included), NanoCPUs, Pids and TmpfsBytes are the
+	// caps of TaskConfig.
+	Memory, NanoCPUs, Pids, TmpfsBytes int64
 }
 
+// createTask creates a task container with the forced-safe settings, the
+// same for every task whatever the caller asks: not privileged, every
+// capability dropped, no-new-privileges, a read-only root with a small
+// tmpfs /tmp, no binds, mounts, devices or published ports, private
+// namespaces (network: the one named, never the host's), memory (no
+// extra swap), CPU and pids caps, a numeric non-root user, no log driver
+// (the output is read through the attach), stdin open once for the
+// attach.
 func (e *Engine) createTask(ctx context.Context, t taskContainer) (string, error) {
 	ctx, cancel := e.call(ctx)
 	defer cancel()
-	cfg := &container.Config{Image: t.Image, Cmd: t.Args, Env: t.Env, Labels: t.Labels}
-	hc := &container.HostConfig{}
+	cfg := &container.Config{
+		Image: t.Image, Cmd: t.Args, Env: t.Env, Labels: t.Labels, User: t.User,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true, OpenStdin: true, StdinOnce: true,
+	}
+	pids := t.Pids
+	hc := &container.HostConfig{
+		NetworkMode:    container.NetworkMode("none"),
+		Privileged:     false,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		IpcMode:        container.IpcMode("private"),
+		LogConfig:      container.LogConfig{Type: "none"},
+		Resources: container.Resources{
+			Memory: t.Memory, MemorySwap: t.Memory, NanoCPUs: t.NanoCPUs, PidsLimit: &pids,
+		},
+	}
+	if t.TmpfsBytes > 0 {
+		hc.Tmpfs = map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d", t.TmpfsBytes)}
+	}
 	var nc *network.NetworkingConfig
-	if t.Network != "" {
+	if t.Network != "" && t.Network != "none" {
 		hc.NetworkMode = container.NetworkMode(t.Network)
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{t.Network: {}}}
 	}
@@ -594,6 +625,35 @@ func (e *Engine) createTask(ctx context.Context, t taskContainer) (string, error
 		return "", err
 	}
 	return resp.ID, nil
+}
+
+// attachTask attaches to stdin, stdout and stderr of a created container.
+// The call timeout bounds the attach itself; the stream then lives until
+// closed.
+func (e *Engine) attachTask(ctx context.Context, id string) (taskStream, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	hr, err := e.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, err
+	}
+	return &hijacked{hr: hr}, nil
+}
+
+// hijacked is an attach stream: reads come through the SDK's buffered
+// reader (it may hold bytes read with the HTTP answer).
+type hijacked struct{ hr types.HijackedResponse }
+
+func (h *hijacked) Read(p []byte) (int, error)  { return h.hr.Reader.Read(p) }
+func (h *hijacked) Write(p []byte) (int, error) { return h.hr.Conn.Write(p) }
+func (h *hijacked) CloseWrite() error           { return h.hr.CloseWrite() }
+func (h *hijacked) Close() error                { return h.hr.Conn.Close() }
+
+// demux splits Docker's multiplexed stream of a non-TTY container into
+// stdout and stderr; it returns the first write error, or nil at EOF.
+func demux(stdout, stderr io.Writer, r io.Reader) error {
+	_, err := stdcopy.StdCopy(stdout, stderr, r)
+	return err
 }
 
 // waitContainer waits (bounded by ctx only: a task may run long) until the
@@ -615,18 +675,4 @@ func (e *Engine) killContainer(ctx context.Context, id string) error {
 	ctx, cancel := e.call(ctx)
 	defer cancel()
 	return e.cli.ContainerKill(ctx, id, "KILL")
-}
-
-// containerLogs copies stdout and stderr of a non-TTY container, split out
-// of Docker's multiplexed stream, into w.
-func (e *Engine) containerLogs(ctx context.Context, id string, w io.Writer) error {
-	ctx, cancel := e.call(ctx)
-	defer cancel()
-	rc, err := e.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	_, err = stdcopy.StdCopy(w, w, rc)
-	return err
 }

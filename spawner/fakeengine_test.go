@@ -49,6 +49,29 @@ type fakeContainer struct {
 	Created time.Time
 	Exit    int
 	Logs    []fakeLog
+	// Echo makes an attached container copy its stdin to stdout (after
+	// Logs); Stdin records what it read.
+	Echo  bool
+	Stdin []byte
+
+	started  chan struct{} // closed by start
+	exited   chan struct{} // closed when the "process" ends (attached containers)
+	conn     net.Conn      // the attach stream, if any
+	stopOnce sync.Once
+}
+
+// exit ends the container's "process": wait answers, the attach stream
+// closes. Call with f.mu held.
+func (c *fakeContainer) exit() {
+	c.State = "exited"
+	c.stopOnce.Do(func() {
+		if c.exited != nil {
+			close(c.exited)
+		}
+		if c.conn != nil {
+			c.conn.Close()
+		}
+	})
 }
 
 type fakeLog struct {
@@ -323,7 +346,8 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 		f.next++
 		id := fmt.Sprintf("%064x", 0xc10e0000+f.next)
 		c := &fakeContainer{ID: id, Name: fmt.Sprintf("fake_%d", f.next), State: "created",
-			Created: time.Date(2026, 1, 1, 0, 0, f.next, 0, time.UTC), Nets: map[string]*network.EndpointSettings{}}
+			Created: time.Date(2026, 1, 1, 0, 0, f.next, 0, time.UTC), Nets: map[string]*network.EndpointSettings{},
+			started: make(chan struct{}), exited: make(chan struct{})}
 		if req.Config != nil {
 			c.Config = *req.Config
 		}
@@ -369,13 +393,26 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 			return
 		}
 		c.State = "running"
+		if c.started != nil {
+			close(c.started)
+		}
 		w.WriteHeader(204)
+	case r.Method == http.MethodPost && op == "attach":
+		f.attach(w, c)
 	case r.Method == http.MethodPost && (op == "stop" || op == "kill"):
-		c.State = "exited"
+		c.exit()
 		if c.Host.AutoRemove {
 			delete(f.Containers, c.ID)
 		}
 		w.WriteHeader(204)
+	case r.Method == http.MethodPost && op == "wait" && c.conn != nil:
+		f.mu.Unlock()
+		select {
+		case <-c.exited:
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		writeJSON(w, 200, container.WaitResponse{StatusCode: int64(c.Exit)})
 	case r.Method == http.MethodPost && op == "wait":
 		d := f.WaitDelay
 		f.mu.Unlock()
@@ -397,11 +434,60 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 			_, _ = stdcopy.NewStdWriter(w, typ).Write([]byte(l.Text))
 		}
 	case r.Method == http.MethodDelete && op == "":
+		c.exit()
 		delete(f.Containers, c.ID)
 		w.WriteHeader(204)
 	default:
 		apiError(w, 404, "fake: no route")
 	}
+}
+
+// attach hijacks the connection like dockerd (101, then Docker's
+// multiplexed stream). Once the container is started, the "process" reads
+// stdin to its end, writes its Logs (and stdin again with Echo), then
+// runs on for WaitDelay (or until killed) and exits. Called with f.mu
+// held.
+func (f *fakeEngine) attach(w http.ResponseWriter, c *fakeContainer) {
+	conn, rw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	_, _ = rw.WriteString("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n" +
+		"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+	_ = rw.Flush()
+	c.conn = conn
+	delay := f.WaitDelay
+	go func() {
+		select {
+		case <-c.started:
+		case <-c.exited:
+			return
+		}
+		in, _ := io.ReadAll(rw)
+		f.mu.Lock()
+		c.Stdin = in
+		logs := append([]fakeLog(nil), c.Logs...)
+		if c.Echo {
+			logs = append(logs, fakeLog{Text: string(in)})
+		}
+		f.mu.Unlock()
+		for _, l := range logs {
+			typ := stdcopy.Stdout
+			if l.Stderr {
+				typ = stdcopy.Stderr
+			}
+			if _, err := stdcopy.NewStdWriter(conn, typ).Write([]byte(l.Text)); err != nil {
+				break
+			}
+		}
+		select {
+		case <-time.After(delay):
+		case <-c.exited:
+		}
+		f.mu.Lock()
+		c.exit()
+		f.mu.Unlock()
+	}()
 }
 
 // deadAddr returns "tcp://127.0.0.1:port" where nothing listens: a

@@ -1,20 +1,40 @@
 package spawner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
-// LabelTask marks one-shot task containers, so leftovers can be found
-// (`docker ps -a --filter label=mitosis.task`).
-const LabelTask = "mitosis.task"
+// Labels of one-shot task containers. LabelTask marks them all, so
+// leftovers can be found (`docker ps -a --filter label=mitosis.task`);
+// the others say who started a task and until when it may run, so that a
+// replica can remove what it (or a dead sibling of its group) left.
+const (
+	LabelTask = "mitosis.task"
+	// LabelTaskOwner names the replica that started the task.
+	LabelTaskOwner = "mitosis.task.owner"
+	// LabelTaskGroup names the replica's service (or docker group).
+	LabelTaskGroup = "mitosis.task.group"
+	// LabelTaskDeadline is the Unix time (seconds) after which the task
+	// is overdue: its starter would have killed it by then.
+	LabelTaskDeadline = "mitosis.task.deadline"
+)
+
+// ErrOutputLimit is returned by RunTask when a task wrote more than
+// TaskConfig.MaxOutput bytes to stdout: the task is killed at once (a
+// response cut short must not pass for a whole one).
+var ErrOutputLimit = errors.New("spawner: task stdout over the limit")
 
 // TaskSpec is one run of a function container (the article's
-// client.run(image, args)).
+// client.run(image, args)). Nothing in it can change the container's
+// privileges: those come from TaskConfig and the forced-safe settings.
 type TaskSpec struct {
 	// Image must be present on the engine; it is not pulled.
 	Image string
@@ -22,8 +42,12 @@ type TaskSpec struct {
 	Args []string
 	// Env entries are KEY=VALUE.
 	Env []string
-	// Network attaches the container to a network ("" = the default
-	// bridge); on Swarm use an attachable overlay to reach services.
+	// Stdin is written to the task's standard input, which is then
+	// closed. Nil: stdin is closed at once.
+	Stdin []byte
+	// Network attaches the container to one network by name: a bridge or
+	// an attachable overlay ("" = "none", no network at all). "host" and
+	// "container:..." are refused.
 	Network string
 	// Timeout bounds the run from create to exit (0 = TaskConfig.Timeout).
 	// On timeout the container is killed and removed.
@@ -33,50 +57,127 @@ type TaskSpec struct {
 // TaskResult is the outcome of a run that reached the container's exit.
 type TaskResult struct {
 	ExitCode int
-	// Output is stdout and stderr, demultiplexed and interleaved in the
-	// order Docker logged them, cut at TaskConfig.MaxOutput bytes.
-	Output []byte
-	// Truncated reports that Output was cut.
-	Truncated bool
+	// Stdout is what the task wrote to standard output (at most
+	// TaskConfig.MaxOutput bytes: more is ErrOutputLimit).
+	Stdout []byte
+	// Stderr is its standard error, cut at TaskConfig.MaxStderr bytes.
+	Stderr []byte
+	// StderrTruncated reports that Stderr was cut.
+	StderrTruncated bool
 }
 
-// TaskConfig configures RunTask.
+// TaskConfig configures RunTask. The resource caps and the user apply to
+// every task container; they are not part of a TaskSpec.
 type TaskConfig struct {
 	// Timeout is the default run timeout (default 5m).
 	Timeout time.Duration
-	// MaxOutput caps TaskResult.Output (default 1 MiB).
+	// MaxOutput caps a task's stdout (default 1 MiB).
 	MaxOutput int
+	// MaxStderr caps the stderr kept (default 64 KiB; the rest is dropped).
+	MaxStderr int
+	// Memory caps a task's memory in bytes, swap included (default 128 MiB).
+	Memory int64
+	// NanoCPUs caps its CPU in billionths of a CPU (default 0.5 CPU).
+	NanoCPUs int64
+	// Pids caps its processes and threads (default 64).
+	Pids int64
+	// TmpfsBytes is the size of the writable /tmp on the read-only root
+	// (default 16 MiB).
+	TmpfsBytes int64
+	// User runs the task as uid[:gid] (default "65534:65534", nobody).
+	User string
+	// Owner and Group label every task (LabelTaskOwner, LabelTaskGroup):
+	// the replica and its service. Sweep needs at least one of them.
+	Owner, Group string
 }
 
 // DefaultTaskConfig returns the defaults.
-func DefaultTaskConfig() TaskConfig { return TaskConfig{Timeout: 5 * time.Minute, MaxOutput: 1 << 20} }
+func DefaultTaskConfig() TaskConfig {
+	return TaskConfig{
+		Timeout: 5 * time.Minute, MaxOutput: 1 << 20, MaxStderr: 64 << 10,
+		Memory: 128 << 20, NanoCPUs: 500_000_000, Pids: 64, TmpfsBytes: 16 << 20,
+		User: "65534:65534",
+	}
+}
+
+var userPattern = regexp.MustCompile(`^[0-9]{1,10}(:[0-9]{1,10})?$`)
 
 // Validate reports settings out of range.
 func (c TaskConfig) Validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("spawner: "+format, args...)) }
 	if c.Timeout < time.Second || c.Timeout > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("spawner: task timeout = %s, must be in [1s; 24h] range", c.Timeout))
+		bad("task timeout = %s, must be in [1s; 24h] range", c.Timeout)
 	}
 	if c.MaxOutput < 1 || c.MaxOutput > 64<<20 {
-		errs = append(errs, fmt.Errorf("spawner: task max output = %d, must be in [1; %d] range", c.MaxOutput, 64<<20))
+		bad("task max output = %d, must be in [1; %d] range", c.MaxOutput, 64<<20)
+	}
+	if c.MaxStderr < 0 || c.MaxStderr > 64<<20 {
+		bad("task max stderr = %d, must be in [0; %d] range", c.MaxStderr, 64<<20)
+	}
+	if c.Memory < 6<<20 || c.Memory > 64<<30 {
+		bad("task memory = %d, must be in [6 MiB; 64 GiB] range", c.Memory)
+	}
+	if c.NanoCPUs < 10_000_000 || c.NanoCPUs > 64_000_000_000 {
+		bad("task CPUs = %g, must be in [0.01; 64] range", float64(c.NanoCPUs)/1e9)
+	}
+	if c.Pids < 1 || c.Pids > 4096 {
+		bad("task pids = %d, must be in [1; 4096] range", c.Pids)
+	}
+	if c.TmpfsBytes < 0 || c.TmpfsBytes > c.Memory {
+		bad("task tmpfs = %d, must be in [0; memory] range", c.TmpfsBytes)
+	}
+	if !userPattern.MatchString(c.User) {
+		bad("task user = %q, must be a numeric uid[:gid]", c.User)
+	}
+	for _, l := range []string{c.Owner, c.Group} {
+		if strings.ContainsAny(l, "=,\x00\r\n") {
+			bad("task owner/group label %q: must not contain '=', ',', CR, LF or NUL", l)
+		}
 	}
 	return errors.Join(errs...)
 }
 
+// CheckNetwork reports whether name may carry a task: a network name, or
+// "" / "none" for no network. "host" and "container:<id>" would share a
+// namespace with the host or another container and are refused.
+func CheckNetwork(name string) error {
+	switch {
+	case name == "" || name == "none":
+		return nil
+	case name == "host" || strings.HasPrefix(name, "container:"):
+		return fmt.Errorf("network %q shares a namespace: not allowed for tasks", name)
+	case !networkPattern.MatchString(name):
+		return fmt.Errorf("network %q: must be a network name ([A-Za-z0-9][A-Za-z0-9_.-]*)", name)
+	}
+	return nil
+}
+
+var networkPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
 // taskAPI is what RunTask needs of the engine (*Engine).
 type taskAPI interface {
 	createTask(ctx context.Context, t taskContainer) (string, error)
+	attachTask(ctx context.Context, id string) (taskStream, error)
 	startContainer(ctx context.Context, id string) error
 	waitContainer(ctx context.Context, id string) (int, error)
 	killContainer(ctx context.Context, id string) error
-	containerLogs(ctx context.Context, id string, w io.Writer) error
 	removeContainer(ctx context.Context, id string) error
+	listContainers(ctx context.Context, labels map[string]string) ([]containerInfo, error)
+}
+
+// taskStream is an attached container: its stdin to write, the
+// multiplexed stdout/stderr to read (Docker's stdcopy framing).
+type taskStream interface {
+	io.ReadWriteCloser
+	CloseWrite() error
 }
 
 // Tasks runs one-shot containers. Safe for concurrent use.
 type Tasks struct {
 	api taskAPI
 	cfg TaskConfig
+	now func() time.Time
 }
 
 // NewTasks returns a task runner on engine e.
@@ -91,16 +192,21 @@ func newTasks(api taskAPI, cfg TaskConfig) (*Tasks, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Tasks{api: api, cfg: cfg}, nil
+	return &Tasks{api: api, cfg: cfg, now: time.Now}, nil
 }
 
-// RunTask creates, starts and waits for a container, then collects its
-// logs. The container is always removed, even when ctx is cancelled or the
-// run fails (removal uses a context of its own). A non-zero exit code is a
-// result, not an error; errors are for runs that did not complete.
+// RunTask creates a container with the forced-safe settings, attaches to
+// it, starts it, feeds it spec.Stdin and reads stdout and stderr apart
+// until it exits. The container is always removed, even when ctx is
+// cancelled or the run fails (removal uses a context of its own). A
+// non-zero exit code is a result, not an error; errors are for runs that
+// did not complete (ErrOutputLimit for a stdout over the cap).
 func (t *Tasks) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) {
 	if spec.Image == "" {
 		return TaskResult{}, errors.New("spawner: task: no image")
+	}
+	if err := CheckNetwork(spec.Network); err != nil {
+		return TaskResult{}, fmt.Errorf("spawner: task %s: %w", spec.Image, err)
 	}
 	timeout := spec.Timeout
 	if timeout <= 0 {
@@ -109,50 +215,108 @@ func (t *Tasks) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	labels := map[string]string{
+		LabelTask:         "1",
+		LabelTaskDeadline: strconv.FormatInt(t.now().Add(timeout).Unix(), 10),
+	}
+	if t.cfg.Owner != "" {
+		labels[LabelTaskOwner] = t.cfg.Owner
+	}
+	if t.cfg.Group != "" {
+		labels[LabelTaskGroup] = t.cfg.Group
+	}
 	id, err := t.api.createTask(ctx, taskContainer{
-		Image: spec.Image, Args: spec.Args, Env: spec.Env, Network: spec.Network,
-		Labels: map[string]string{LabelTask: "1"},
+		Image: spec.Image, Args: spec.Args, Env: spec.Env, Network: spec.Network, Labels: labels,
+		User: t.cfg.User, Memory: t.cfg.Memory, NanoCPUs: t.cfg.NanoCPUs, Pids: t.cfg.Pids, TmpfsBytes: t.cfg.TmpfsBytes,
 	})
 	if err != nil {
 		return TaskResult{}, fmt.Errorf("spawner: task %s: create: %w", spec.Image, err)
 	}
-	defer func() {
-		// The run's ctx may be done: clean up on a fresh one (the engine
-		// bounds it with its call timeout).
-		_ = t.api.removeContainer(context.WithoutCancel(ctx), id)
-	}()
+	// The run's ctx may be done: clean up on a fresh one (the engine
+	// bounds each call with its call timeout).
+	bg := context.WithoutCancel(ctx)
+	defer func() { _ = t.api.removeContainer(bg, id) }()
+	// Attach before start: output written before the attach is lost.
+	stream, err := t.api.attachTask(ctx, id)
+	if err != nil {
+		return TaskResult{}, fmt.Errorf("spawner: task %s: attach: %w", spec.Image, err)
+	}
+	var closeOnce sync.Once
+	closeStream := func() { closeOnce.Do(func() { _ = stream.Close() }) }
+	defer closeStream()
 	if err := t.api.startContainer(ctx, id); err != nil {
 		return TaskResult{}, fmt.Errorf("spawner: task %s: start: %w", spec.Image, err)
+	}
+	go func() {
+		// A task that does not read its stdin blocks this write until the
+		// stream closes; its error is of no interest then.
+		if len(spec.Stdin) > 0 {
+			_, _ = stream.Write(spec.Stdin)
+		}
+		_ = stream.CloseWrite()
+	}()
+	stdout := &cappedBuffer{max: t.cfg.MaxOutput, strict: true}
+	stderr := &cappedBuffer{max: t.cfg.MaxStderr}
+	copied := make(chan error, 1)
+	go func() { copied <- demux(stdout, stderr, stream) }()
+
+	killed := func(cause error) (TaskResult, error) {
+		_ = t.api.killContainer(bg, id)
+		closeStream()
+		<-copied
+		return TaskResult{ExitCode: -1, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut},
+			fmt.Errorf("spawner: task %s: %w", spec.Image, cause)
+	}
+	select {
+	case err := <-copied:
+		if errors.Is(err, ErrOutputLimit) {
+			_ = t.api.killContainer(bg, id)
+			return TaskResult{ExitCode: -1, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut},
+				fmt.Errorf("spawner: task %s: %w (%d bytes)", spec.Image, ErrOutputLimit, t.cfg.MaxOutput)
+		}
+		// Any other end of the stream (EOF, a broken connection) is
+		// settled by the exit code below.
+	case <-ctx.Done():
+		return killed(context.Cause(ctx))
 	}
 	code, err := t.api.waitContainer(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
-			_ = t.api.killContainer(context.WithoutCancel(ctx), id)
-			return TaskResult{}, fmt.Errorf("spawner: task %s: %w", spec.Image, context.Cause(ctx))
+			return killed(context.Cause(ctx))
 		}
 		return TaskResult{}, fmt.Errorf("spawner: task %s: wait: %w", spec.Image, err)
 	}
-	out := &cappedBuffer{max: t.cfg.MaxOutput}
-	if err := t.api.containerLogs(context.WithoutCancel(ctx), id, out); err != nil {
-		return TaskResult{ExitCode: code}, fmt.Errorf("spawner: task %s: logs: %w", spec.Image, err)
-	}
-	return TaskResult{ExitCode: code, Output: out.buf.Bytes(), Truncated: out.cut}, nil
+	return TaskResult{ExitCode: code, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut}, nil
 }
 
-// cappedBuffer keeps the first max bytes and drops the rest, reporting full
-// writes so that the log copy runs to the end.
+// cappedBuffer keeps the first max bytes. A strict one fails the write
+// that goes over (ErrOutputLimit); otherwise the rest is dropped while
+// full writes are reported, so that the copy runs to the end.
 type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
-	cut bool
+	mu     sync.Mutex
+	buf    []byte
+	max    int
+	strict bool
+	cut    bool
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); len(p) > room {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - len(b.buf); len(p) > room {
 		b.cut = true
-		b.buf.Write(p[:max(room, 0)])
+		b.buf = append(b.buf, p[:max(room, 0)]...)
+		if b.strict {
+			return max(room, 0), ErrOutputLimit
+		}
 		return len(p), nil
 	}
-	b.buf.Write(p)
+	b.buf = append(b.buf, p...)
 	return len(p), nil
+}
+
+func (b *cappedBuffer) bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf
 }
