@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -74,8 +75,8 @@ func TestClientAgainstGuard(t *testing.T) {
 	if got := p.applied(); len(got) != 1 || got[0] != "svc-web=4" {
 		t.Fatalf("applied = %v", got)
 	}
-	res, err := g.RunTask(ctx, spawner.TaskSpec{Image: "fn:1", Args: []string{"go"}, Network: "host", Timeout: 5 * time.Second})
-	if err != nil || res.ExitCode != 3 || string(res.Output) != "hello from fn:1" {
+	res, err := g.RunTask(ctx, spawner.TaskSpec{Image: "fn:1", Args: []string{"go"}, Stdin: []byte("in\x00put"), Network: "host", Timeout: 5 * time.Second})
+	if err != nil || res.ExitCode != 3 || string(res.Stdout) != "hello from fn:1: in\x00put" || string(res.Stderr) != "warn" {
 		t.Fatalf("RunTask = %+v, %v", res, err)
 	}
 	if spec := r.specs()[0]; spec.Network != "app_functions" || spec.Timeout != 5*time.Second {
@@ -87,6 +88,10 @@ func TestClientAgainstGuard(t *testing.T) {
 	r.Err = context.DeadlineExceeded
 	if _, err := g.RunTask(ctx, spawner.TaskSpec{Image: "fn:1", Timeout: time.Second}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("RunTask past its timeout = %v, want DeadlineExceeded", err)
+	}
+	r.Err = fmt.Errorf("spawner: task fn:1: %w", spawner.ErrOutputLimit)
+	if _, err := g.RunTask(ctx, spawner.TaskSpec{Image: "fn:1"}); !errors.Is(err, spawner.ErrOutputLimit) {
+		t.Fatalf("RunTask with too much output = %v, want ErrOutputLimit", err)
 	}
 }
 

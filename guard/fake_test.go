@@ -131,7 +131,7 @@ func (r *fakeRunner) RunTask(ctx context.Context, spec spawner.TaskSpec) (spawne
 	if r.Err != nil {
 		return spawner.TaskResult{}, r.Err
 	}
-	return spawner.TaskResult{ExitCode: 3, Output: []byte("hello from " + spec.Image)}, nil
+	return spawner.TaskResult{ExitCode: 3, Stdout: append([]byte("hello from "+spec.Image+": "), spec.Stdin...), Stderr: []byte("warn")}, nil
 }
 
 func (r *fakeRunner) specs() []spawner.TaskSpec {

@@ -70,13 +70,11 @@ func serve(ctx context.Context, cfg Config, token []byte, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	tasks, err := spawner.NewTasks(eng, spawner.DefaultTaskConfig())
-	if err != nil {
-		return err
-	}
+	base := spawner.DefaultTaskConfig()
+	base.Timeout = cfg.RunTimeout
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := NewServer(cfg, token, svcs, func(caller) (runner, error) { return tasks, nil }, reg, log, nil)
+	api, err := NewServer(cfg, token, svcs, taskRunners(eng, base), reg, log, nil)
 	if err != nil {
 		return err
 	}
@@ -106,6 +104,7 @@ func serve(ctx context.Context, cfg Config, token []byte, log *slog.Logger) erro
 			log.Warn("guard: this daemon does not answer the Swarm control API (run the guard on managers): scale calls will fail", "err", err)
 		}
 	}()
+	go sweepTasks(ctx, svcs, eng, base, cfg.Label, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -186,5 +185,39 @@ func (c Config) print(w io.Writer) {
 		{"MITOSIS_LOG_FORMAT", c.LogFormat},
 	} {
 		fmt.Fprintf(w, "%s=%s\n", kv[0], kv[1])
+	}
+}
+
+// sweepTasks removes function containers a guard left behind (killed
+// during a run, they would run on unbounded): at start and every five
+// minutes, those of every labelled service past their deadline by more
+// than a minute.
+func sweepTasks(ctx context.Context, svcs *spawner.Services, eng *spawner.Engine, base spawner.TaskConfig, label string, log *slog.Logger) {
+	for {
+		tasks, err := svcs.Labelled(ctx, label)
+		groups := map[string]bool{}
+		for _, t := range tasks {
+			groups[t.ServiceName] = true
+		}
+		for g := range groups {
+			cfg := base
+			cfg.Group = g
+			ts, terr := spawner.NewTasks(eng, cfg)
+			if terr != nil {
+				err = terr
+				break
+			}
+			if n, serr := ts.Sweep(ctx); n > 0 || serr != nil {
+				log.Info("guard: removed function containers left behind", "service", g, "removed", n, "err", serr)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Debug("guard: sweep of left-behind function containers failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Minute):
+		}
 	}
 }

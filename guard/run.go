@@ -20,6 +20,17 @@ type runner interface {
 // labelled with the caller's service and task as owner.
 type runnerFor func(c caller) (runner, error)
 
+// taskRunners runs every caller's tasks on e with the forced-safe
+// settings of spawner's task containers, the caps of base (default: the
+// spawner's), and the caller's task and service as owner and group.
+func taskRunners(e *spawner.Engine, base spawner.TaskConfig) runnerFor {
+	return func(c caller) (runner, error) {
+		cfg := base
+		cfg.Owner, cfg.Group = c.Task, c.Service
+		return spawner.NewTasks(e, cfg)
+	}
+}
+
 // run starts an allow-listed image with the settings the guard imposes;
 // the request can name nothing else (decodeStrict refuses other fields).
 func (s *Server) run(r *http.Request, c caller) (any, []any, error) {
@@ -47,9 +58,6 @@ func (s *Server) run(r *http.Request, c caller) (any, []any, error) {
 			return nil, attrs, refuse(http.StatusBadRequest, spawner.RuleBadRequest, "env entry %q: must be KEY=VALUE", kv)
 		}
 	}
-	if len(req.Stdin) > 0 {
-		return nil, attrs, refuse(http.StatusBadRequest, spawner.RuleBadRequest, "stdin is not supported by this guard")
-	}
 	if !s.runs.acquire(c.ServiceID) {
 		return nil, attrs, refuse(http.StatusTooManyRequests, spawner.RuleRateLimited, "%s already has %d runs", c.Service, s.cfg.Runs)
 	}
@@ -61,11 +69,13 @@ func (s *Server) run(r *http.Request, c caller) (any, []any, error) {
 		return nil, attrs, err
 	}
 	start := s.now()
-	res, err := rn.RunTask(r.Context(), spawner.TaskSpec{Image: req.Image, Args: req.Args, Env: req.Env, Network: s.cfg.Network, Timeout: timeout})
+	res, err := rn.RunTask(r.Context(), spawner.TaskSpec{Image: req.Image, Args: req.Args, Env: req.Env, Stdin: req.Stdin, Network: s.cfg.Network, Timeout: timeout})
 	attrs = append(attrs, "run_ms", s.now().Sub(start).Milliseconds())
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, attrs, refuse(http.StatusGatewayTimeout, spawner.RuleRunTimeout, "the run of %s passed its timeout %s and was removed", req.Image, timeout)
+	case errors.Is(err, spawner.ErrOutputLimit):
+		return nil, attrs, refuse(http.StatusBadGateway, spawner.RuleOutputTooLarge, "%v", err)
 	case err != nil:
 		return nil, attrs, refuse(http.StatusBadGateway, spawner.RuleRunFailed, "%v", err)
 	}

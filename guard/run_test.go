@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +65,7 @@ func TestRunSettingsComeFromTheGuard(t *testing.T) {
 		t.Fatalf("run: %d %s", a.Status, a.Body)
 	}
 	var res spawner.GuardRunResult
-	if err := json.Unmarshal(a.Body, &res); err != nil || res.ExitCode != 3 || string(res.Output) != "hello from fn:1" {
+	if err := json.Unmarshal(a.Body, &res); err != nil || res.ExitCode != 3 || string(res.Stdout) != "hello from fn:1: " || string(res.Stderr) != "warn" {
 		t.Fatalf("result = %+v, %v", res, err)
 	}
 	want := spawner.TaskSpec{Image: "fn:1", Args: []string{"x"}, Network: "app_functions", Timeout: time.Minute}
@@ -81,6 +85,7 @@ func TestRunFailures(t *testing.T) {
 	}{
 		{fmt.Errorf("spawner: task fn:1: %w", context.DeadlineExceeded), 504, spawner.RuleRunTimeout},
 		{errors.New("spawner: task fn:1: create: No such image"), 502, spawner.RuleRunFailed},
+		{fmt.Errorf("spawner: task fn:1: %w", spawner.ErrOutputLimit), 502, spawner.RuleOutputTooLarge},
 	} {
 		s, _, r, _ := newTestServer(t, testConfig())
 		r.Err = c.err
@@ -125,5 +130,70 @@ func TestRunWithoutRunnerIsRefused(t *testing.T) {
 	}
 	if a := do(t, s, webIP, bearer, "POST", spawner.GuardPathRun, `{"image":"fn:1"}`); a.rule() != spawner.RuleNotAllowedImage {
 		t.Fatalf("run without a runner: %d %s", a.Status, a.Body)
+	}
+}
+
+// TestTaskRunnersCreateLockedDownContainers: what the guard's runner asks
+// the daemon for: the caller as owner and group, the guard's network,
+// and the forced-safe settings (the Engine API seen from the daemon's
+// side: a fake that records the create request and refuses it).
+func TestTaskRunnersCreateLockedDownContainers(t *testing.T) {
+	// The create request as the Engine API spells it (no SDK types here).
+	type createRequest struct {
+		User       string
+		Labels     map[string]string
+		HostConfig *struct {
+			Privileged       bool
+			CapAdd, CapDrop  []string
+			ReadonlyRootfs   bool
+			Binds            []string
+			Mounts, Devices  []any
+			NetworkMode      string
+			PidMode, IpcMode string
+			Memory, NanoCpus int64
+			PidsLimit        *int64
+		}
+	}
+	created := make(chan createRequest, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/_ping") {
+			w.Header().Set("API-Version", "1.41")
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/containers/create") {
+			var req createRequest
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			created <- req
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"message":"fake: no"}`))
+	}))
+	defer srv.Close()
+	ecfg := spawner.DefaultEngineConfig()
+	ecfg.Host = "tcp://" + srv.Listener.Addr().String()
+	e, err := spawner.NewEngine(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	rn, err := taskRunners(e, spawner.DefaultTaskConfig())(caller{Service: "app_web", Task: "app_web.1.t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rn.RunTask(context.Background(), spawner.TaskSpec{Image: "fn:1", Network: "app_functions"}); err == nil {
+		t.Fatal("the fake refused the create, RunTask did not fail")
+	}
+	req := <-created
+	hc := req.HostConfig
+	if req.Labels[spawner.LabelTaskOwner] != "app_web.1.t1" || req.Labels[spawner.LabelTaskGroup] != "app_web" {
+		t.Errorf("labels = %v, want the caller as owner and group", req.Labels)
+	}
+	if hc == nil || hc.Privileged || len(hc.CapAdd) > 0 || !slices.Contains(hc.CapDrop, "ALL") || !hc.ReadonlyRootfs ||
+		len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.Devices) > 0 || hc.NetworkMode != "app_functions" ||
+		hc.PidMode == "host" || hc.IpcMode == "host" || hc.Memory <= 0 || hc.NanoCpus <= 0 || hc.PidsLimit == nil || *hc.PidsLimit <= 0 {
+		t.Errorf("host config = %+v, want the forced-safe settings on the guard's network", hc)
+	}
+	if u := req.User; u == "" || strings.HasPrefix(u, "0") {
+		t.Errorf("user = %q, want a non-root uid", u)
 	}
 }

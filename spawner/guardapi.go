@@ -52,9 +52,10 @@ const (
 	RuleConflict        = "conflict"          // 409: the version is stale (nothing changed)
 	RuleNotFound        = "not_found"         // 404: no such capability (Engine API paths included)
 	RuleMethod          = "method_not_allowed"
-	RuleEngine          = "engine_error" // 502: the Docker daemon failed
-	RuleRunFailed       = "run_failed"   // 502: the container could not run to its end
-	RuleRunTimeout      = "run_timeout"  // 504: the run hit its timeout and was killed
+	RuleEngine          = "engine_error"     // 502: the Docker daemon failed
+	RuleRunFailed       = "run_failed"       // 502: the container could not run to its end
+	RuleRunTimeout      = "run_timeout"      // 504: the run hit its timeout and was killed
+	RuleOutputTooLarge  = "output_too_large" // 502: the run wrote more stdout than allowed and was killed
 )
 
 // GuardError is the body of every refusal, and the error GuardClient
@@ -130,12 +131,12 @@ type GuardRunRequest struct {
 }
 
 // GuardRunResult is the answer to a run that reached the container's
-// exit.
+// exit: TaskResult on the wire (byte slices are base64 in JSON).
 type GuardRunResult struct {
-	ExitCode int `json:"exit_code"`
-	// Output is what the container wrote (base64 in JSON).
-	Output    []byte `json:"output"`
-	Truncated bool   `json:"truncated"`
+	ExitCode        int    `json:"exit_code"`
+	Stdout          []byte `json:"stdout"`
+	Stderr          []byte `json:"stderr"`
+	StderrTruncated bool   `json:"stderr_truncated"`
 }
 
 // DefaultGuardTokenFile is where a Docker secret named mitosis_guard_token

@@ -275,9 +275,10 @@ func (g *GuardClient) CanAct(ctx context.Context) bool {
 // Tasks.RunTask. The guard decides the container's settings (spec.Network
 // is not sent: the guard attaches the network it is configured with);
 // refusals are *GuardError (RuleNotAllowedImage, ...). A run the guard
-// killed at its timeout is an error wrapping context.DeadlineExceeded.
+// killed at its timeout is an error wrapping context.DeadlineExceeded,
+// one killed for its output ErrOutputLimit, as from Tasks.RunTask.
 func (g *GuardClient) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) {
-	req := GuardRunRequest{Image: spec.Image, Args: spec.Args, Env: spec.Env}
+	req := GuardRunRequest{Image: spec.Image, Args: spec.Args, Env: spec.Env, Stdin: spec.Stdin}
 	if spec.Timeout > 0 {
 		req.Timeout = spec.Timeout.String()
 		// The answer comes after the run: allow the guard its own calls.
@@ -288,8 +289,11 @@ func (g *GuardClient) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, e
 	var res GuardRunResult
 	err := g.call(ctx, http.MethodPost, GuardPathRun, req, &res)
 	var ge *GuardError
-	if errors.As(err, &ge) && ge.Rule == RuleRunTimeout {
+	switch {
+	case errors.As(err, &ge) && ge.Rule == RuleRunTimeout:
 		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w: %w", spec.Image, context.DeadlineExceeded, ge)
+	case errors.As(err, &ge) && ge.Rule == RuleOutputTooLarge:
+		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w: %w", spec.Image, ErrOutputLimit, ge)
 	}
 	if err != nil {
 		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w", spec.Image, err)
