@@ -363,10 +363,10 @@ func guardRunSettings(h *harness, base string, web task) {
 	checkProbe(h, steps, got)
 	var res struct {
 		ExitCode int    `json:"exit_code"`
-		Output   []byte `json:"output"`
+		Stdout   []byte `json:"stdout"`
 	}
-	if err := json.Unmarshal([]byte(got[0].Body), &res); err != nil || res.ExitCode != 0 || !strings.Contains(string(res.Output), "MITOSIS_MAX_INFLIGHT=77") {
-		t.Errorf("allowed run: %+v %q, %v; want exit 0 and the setting", res.ExitCode, res.Output, err)
+	if err := json.Unmarshal([]byte(got[0].Body), &res); err != nil || res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "MITOSIS_MAX_INFLIGHT=77") {
+		t.Errorf("allowed run: %+v %q, %v; want exit 0 and the setting", res.ExitCode, res.Stdout, err)
 	}
 
 	// A run that serves until its timeout: inspect it meanwhile.
@@ -408,9 +408,16 @@ func guardRunSettings(h *harness, base string, web task) {
 	}
 	hc := c.HostConfig
 	t.Logf("function container: %+v labels %v user %q", hc, c.Config.Labels, c.Config.User)
-	if hc.Privileged || len(hc.CapAdd) > 0 || len(hc.Binds) > 0 || len(hc.Mounts) > 0 ||
-		len(hc.Devices) > 0 || hc.NetworkMode != h.network || hc.PidMode == "host" || hc.IpcMode == "host" {
-		t.Errorf("the function container's settings are not the guard's: %+v", hc)
+	if hc.Privileged || len(hc.CapAdd) > 0 || !slices.Contains(hc.CapDrop, "ALL") || len(hc.Binds) > 0 || len(hc.Mounts) > 0 ||
+		len(hc.Devices) > 0 || hc.NetworkMode != h.network || hc.PidMode == "host" || hc.IpcMode == "host" || !hc.ReadonlyRootfs ||
+		hc.Memory <= 0 || hc.NanoCpus <= 0 || hc.PidsLimit == nil || *hc.PidsLimit <= 0 {
+		t.Errorf("the function container's settings are not the forced-safe ones: %+v", hc)
+	}
+	if u, _, _ := strings.Cut(c.Config.User, ":"); u == "" || u == "0" || u == "root" {
+		t.Errorf("the function container runs as %q, want a non-root user", c.Config.User)
+	}
+	if c.Config.Labels["mitosis.task.group"] != h.service || !strings.HasPrefix(c.Config.Labels["mitosis.task.owner"], h.service+".") {
+		t.Errorf("the function container's owner labels do not name the calling task of %s: %v", h.service, c.Config.Labels)
 	}
 	h.mustDocker("wait", name)
 	logs := h.mustDocker("logs", name)
