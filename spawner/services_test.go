@@ -172,3 +172,17 @@ func TestReplicasOnly(t *testing.T) {
 		t.Fatalf("only replicas changed: %v", err)
 	}
 }
+
+func TestServicesManager(t *testing.T) {
+	f := servicesFake(t)
+	s := newTestServices(t, f)
+	if ok, err := s.Manager(context.Background()); !ok || err != nil {
+		t.Fatalf("on a manager: %v, %v", ok, err)
+	}
+	f.mu.Lock()
+	f.Info.Swarm.ControlAvailable = false
+	f.mu.Unlock()
+	if ok, err := s.Manager(context.Background()); ok || err != nil {
+		t.Fatalf("on a worker: %v, %v", ok, err)
+	}
+}
