@@ -11,7 +11,13 @@
 //     replacement joins the pool;
 //   - a frozen daemon (SIGSTOP for 20 s; with Swarm, stopping dockerd
 //     kills the containers) does not stop serving, and scaling works
-//     again once it thaws.
+//     again once it thaws;
+//   - the web service holds no Docker socket and runs as non-root; it
+//     scales through the guard; from inside a web task's network
+//     namespace (e2e/guardprobe) every request beyond its own status and
+//     in-bounds scale is refused and nothing changes or runs; `docker
+//     kill` of the guard under load fails no request and scaling resumes
+//     within two ticks of the new guard's first answer.
 //
 // The suite only has tests. Without a reachable daemon (or a Swarm
 // manager) it skips, unless CI=true, where it fails. The frozen-daemon
@@ -19,5 +25,5 @@
 // with CI=true or E2E_DESTRUCTIVE=true, and needs root (it signals
 // dockerd). The suite takes about five minutes, logs each phase (go test
 // -v shows them as they happen), and leaves no service, container,
-// network or image behind.
+// network, secret or image behind.
 package e2e
