@@ -135,23 +135,18 @@ func guardLeastPrivilege(h *harness) {
 			t.Errorf("task %s: user and mounts %q", x.Name, mounts)
 		}
 		// Whether a guard answers is checked every tick: wait for one.
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		var last string
+		if err := eventually(20*time.Second, time.Second, func() bool {
 			body, err := h.get("http://" + x.IP + ":9090/_mitosis/state")
 			var st struct {
 				Replicas struct {
-					Driver   string `json:"driver"`
-					CanScale bool   `json:"can_scale"`
+					CanScale bool `json:"can_scale"`
 				} `json:"replicas"`
 			}
-			if err == nil && json.Unmarshal([]byte(body), &st) == nil && st.Replicas.CanScale {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("task %s cannot scale through the guard: %v %.300s", x.Name, err, body)
-				break
-			}
-			time.Sleep(time.Second)
+			last = fmt.Sprintf("%v %.300s", err, body)
+			return err == nil && json.Unmarshal([]byte(body), &st) == nil && st.Replicas.CanScale
+		}); err != nil {
+			t.Errorf("task %s cannot scale through the guard: %v (last answer: %s)", x.Name, err, last)
 		}
 	}
 }
@@ -375,12 +370,12 @@ func guardRunSettings(h *harness, base string, web task) {
 	name, _ := h.probe("runlong", "container:"+web.Container, base, long, true)
 	defer func() { _, _ = h.docker("rm", "-f", name) }()
 	var id string
-	for deadline := time.Now().Add(8 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	if err := eventually(8*time.Second, 200*time.Millisecond, func() bool {
 		out, _ := h.docker("ps", "-q", "--filter", "label=mitosis.task", "--filter", "ancestor="+h.image)
 		id = strings.TrimSpace(out)
-	}
-	if id == "" {
-		t.Fatal("the long run's container did not show up")
+		return id != ""
+	}); err != nil {
+		t.Fatalf("the long run's container did not show up: %v", err)
 	}
 	var c struct {
 		Config struct {
