@@ -49,7 +49,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&version, "version", false, "print the build")
 		fs.BoolVar(&ready, "ready", false, "healthcheck: ask /readyz instead of /healthz")
 	})
-	sub, wordErr := subcommand(a.Words)
+	sub, wordErr := config.Subcommand(a.Words, subcommands, map[string]string{
+		"guard": "guard comes first and takes no replica flags: mitosis guard [config|healthcheck]",
+	})
 	switch {
 	case help || sub == "help":
 		usage(stdout)
@@ -119,53 +121,6 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return r.Wait(ctx)
-}
-
-// subcommand picks the subcommand among the bare words: at most one, and
-// known; an unknown word gets the closest known one, and the reminder that
-// a program to run goes after --.
-func subcommand(words []string) (string, error) {
-	if len(words) == 0 {
-		return "", nil
-	}
-	for _, w := range words {
-		if w == "guard" {
-			return "", errors.New("guard comes first and takes no replica flags: mitosis guard [config|healthcheck]")
-		}
-		if !isSubcommand(w) {
-			return "", unknownWord(w)
-		}
-	}
-	if len(words) > 1 {
-		return "", fmt.Errorf("one command at a time, not %q", words)
-	}
-	return words[0], nil
-}
-
-func isSubcommand(w string) bool {
-	for _, s := range subcommands {
-		if w == s {
-			return true
-		}
-	}
-	return false
-}
-
-func unknownWord(w string) error {
-	hint := ""
-	best, bestD := "", 1<<30
-	for _, s := range subcommands {
-		if d := config.EditDistance(w, s); d < bestD {
-			best, bestD = s, d
-		}
-	}
-	switch {
-	case bestD <= 2:
-		hint = fmt.Sprintf(" (did you mean %q?)", best)
-	case w == "true" || w == "false":
-		hint = " (a boolean flag takes its value with =, as in -dry-run=false)"
-	}
-	return fmt.Errorf("unknown command %q%s; to run a program, put it after --: mitosis -- %s", w, hint, w)
 }
 
 func printErrors(w io.Writer, err error) {
