@@ -199,10 +199,12 @@ func TestTargetsListEveryReplica(t *testing.T) {
 	if groups[0].Targets[0] != p.admin || groups[0].Labels["mitosis_replica"] != "sd" {
 		t.Errorf("first group %+v, want the parent %s", groups[0], p.admin)
 	}
+	// A child is listed from its start, before it listens (Prometheus
+	// retries a scrape that fails): each target must answer soon after.
 	for _, g := range groups {
-		code, body, err := get("http://"+g.Targets[0]+"/metrics", nil)
-		if err != nil || code != 200 || !strings.Contains(body, "mitosis_build_info{") {
-			t.Errorf("target %s (%s): /metrics = %d %v", g.Targets[0], g.Labels["mitosis_replica"], code, err)
-		}
+		waitFor(t, 15*time.Second, "/metrics of "+g.Labels["mitosis_replica"]+" at "+g.Targets[0], func() bool {
+			code, body, err := get("http://"+g.Targets[0]+"/metrics", nil)
+			return err == nil && code == 200 && strings.Contains(body, "mitosis_build_info{")
+		})
 	}
 }
