@@ -94,9 +94,14 @@ func TestHandshakeFailures(t *testing.T) {
 	m, _ := newTestMetrics(t)
 	mg := fileManager(t, ca, m, "a.example")
 	served := make(chan struct{}, 10)
-	addr := httpsServer(t, mg, m, 300*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served <- struct{}{} }))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served <- struct{}{} })
+	// The timeout case has a server of its own with a short handshake
+	// timeout; the others get a long one, so that a slow machine does not
+	// turn their failures into timeouts.
+	addr := httpsServer(t, mg, m, 30*time.Second, handler)
+	quick := httpsServer(t, mg, m, 300*time.Millisecond, handler)
 
-	dial := func() net.Conn {
+	dial := func(addr string) net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -109,7 +114,7 @@ func TestHandshakeFailures(t *testing.T) {
 	}
 
 	// Plain HTTP to the HTTPS port: told so, and counted as not_tls.
-	c := dial()
+	c := dial(addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")
 	line, _ := bufio.NewReader(c).ReadString('\n')
 	c.Close()
@@ -119,12 +124,12 @@ func TestHandshakeFailures(t *testing.T) {
 	waitFor(reasonNotTLS, 1)
 
 	// A client that says nothing: timeout.
-	c = dial()
+	c = dial(quick)
 	waitFor(reasonTimeout, 1)
 	c.Close()
 
 	// A client that hangs up after connecting: closed.
-	c = dial()
+	c = dial(addr)
 	c.Close()
 	waitFor(reasonClosed, 1)
 
