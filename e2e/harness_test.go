@@ -133,21 +133,8 @@ func firstLine(s string) string {
 // FROM-scratch image (no pulls: the image is made of the host's binaries).
 func (h *harness) build() {
 	t := h.t
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"CGO_ENABLED=0", "GOOS=linux"}
 	for out, pkg := range map[string]string{"mitosis": ".", "loadgen": "./examples/loadgen", "guardprobe": "./e2e/guardprobe"} {
-		cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(h.dir, out), pkg)
-		cmd.Dir, cmd.Env = root, append(os.Environ(), env...)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
+		buildStatic(t, h.dir, out, pkg)
 	}
 	dockerfile := `FROM scratch
 COPY mitosis /mitosis
