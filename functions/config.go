@@ -34,7 +34,7 @@ type Config struct {
 	AsyncMax int
 	// MaxBody caps a request body given to a function on stdin (larger:
 	// 413; MITOSIS_FUNCTION_MAX_BODY, default 1 MiB).
-	MaxBody int64
+	MaxBody int
 	// MaxOutput caps a function's stdout, the response (more: the run is
 	// killed and the caller gets 502; MITOSIS_FUNCTION_MAX_OUTPUT, default
 	// 1 MiB).

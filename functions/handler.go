@@ -49,11 +49,11 @@ func (s *Set) match(p string) *fn {
 }
 
 func (s *Set) serve(w http.ResponseWriter, r *http.Request, x *fn) {
-	if r.ContentLength > s.cfg.MaxBody {
+	if r.ContentLength > int64(s.cfg.MaxBody) {
 		httpError(w, http.StatusRequestEntityTooLarge, "request body too large for this function")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBody)))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -78,6 +78,18 @@ var (
 	funcName = regexp.MustCompile(`^(?:/|/?[A-Za-z0-9][A-Za-z0-9._/-]{0,63})$`)
 )
 
+// Routes is the MITOSIS_FUNCTIONS value of the routed functions of fs
+// (those with a Path), the inverse of ParseRoutes.
+func Routes(fs []Function) string {
+	var out []string
+	for _, f := range fs {
+		if f.Path != "" {
+			out = append(out, f.String())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // ParseRoutes reads MITOSIS_FUNCTIONS: comma-separated entries
 //
 //	PATH[;async]=TARGET [ARG...]
@@ -88,7 +100,8 @@ var (
 //
 //	/record=voting:1 record,/thumb;async=thumbs:2,/hello=exec:./hello -v
 //
-// Every problem is reported with the entry it is in.
+// Every problem is reported with the entry it is in (the caller names the
+// variable).
 func ParseRoutes(value string) ([]Function, error) {
 	var out []Function
 	var errs []error
@@ -99,7 +112,7 @@ func ParseRoutes(value string) ([]Function, error) {
 		}
 		f, err := parseRoute(entry)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("MITOSIS_FUNCTIONS entry %q: %w", entry, err))
+			errs = append(errs, fmt.Errorf("entry %q: %w", entry, err))
 			continue
 		}
 		out = append(out, f)

@@ -63,7 +63,7 @@ func TestParseRoutesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ParseRoutes("/ok=voting:1," + tt.in)
-		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "MITOSIS_FUNCTIONS entry "+`"`+tt.in+`"`) {
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "entry "+`"`+tt.in+`"`) {
 			t.Errorf("ParseRoutes(%q) = %v, want an error naming the entry and %q", tt.in, err, tt.want)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/certs"
+	"github.com/mitosis-run/mitosis/functions"
 	"github.com/mitosis-run/mitosis/health"
 	"github.com/mitosis-run/mitosis/spawner"
 )
@@ -30,6 +31,7 @@ type Config struct {
 	Health    health.Config
 	Autoscale autoscale.Config
 	TLS       certs.Config
+	Functions functions.Config
 
 	DrainDelay   time.Duration
 	DrainTimeout time.Duration
@@ -84,6 +86,7 @@ func DefaultConfig() Config {
 		Health:            health.DefaultConfig(),
 		Autoscale:         autoscale.DefaultConfig(),
 		TLS:               certs.DefaultConfig(),
+		Functions:         functions.DefaultConfig(),
 		DrainDelay:        2 * time.Second,
 		DrainTimeout:      8 * time.Second,
 		AppStartTimeout:   30 * time.Second,
@@ -181,7 +184,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateTLS())
 	b := c.Balancer
 	b.ID = c.ReplicaID
-	errs = append(errs, b.Validate(), c.Health.Validate(), c.Autoscale.Validate())
+	errs = append(errs, b.Validate(), c.Health.Validate(), c.Autoscale.Validate(), c.Functions.Validate())
 	return errors.Join(errs...)
 }
 

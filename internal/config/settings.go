@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mitosis-run/mitosis/certs"
+	"github.com/mitosis-run/mitosis/functions"
 )
 
 // settings is every MITOSIS_* variable, in the order README.md lists them.
@@ -82,6 +83,23 @@ var settings = []setting{
 	mk("MITOSIS_SCALE_DOWN_DELAY", "the highest desire over this long wins a scale-down", duration(func(c *Config) *time.Duration { return &c.Autoscale.ScaleDownDelay })),
 	mk("MITOSIS_TICK", "how often every replica samples and decides", duration(func(c *Config) *time.Duration { return &c.Autoscale.Tick })),
 	mk("MITOSIS_DRY_RUN", "decide and report, never act", boolean(func(c *Config) *bool { return &c.Autoscale.DryRun })),
+	mk("MITOSIS_FUNCTIONS", "function routes: PATH[;async]=IMAGE [ARG...] or PATH[;async]=exec:COMMAND [ARG...], comma-separated", codec{
+		func(c *Config, v string) error {
+			fs, err := functions.ParseRoutes(v)
+			c.Functions.Functions = fs
+			return err
+		},
+		func(c *Config) string { return functions.Routes(c.Functions.Functions) }, "routes"}),
+	mk("MITOSIS_FUNCTION_CONCURRENCY", "runs of one function at once, per replica", integer(func(c *Config) *int { return &c.Functions.Concurrency })),
+	mk("MITOSIS_FUNCTION_QUEUE_MAX", "calls of one function that may wait for a run slot", integer(func(c *Config) *int { return &c.Functions.QueueMax })),
+	mk("MITOSIS_FUNCTION_QUEUE_TIMEOUT", "longest wait for a run slot before 503", duration(func(c *Config) *time.Duration { return &c.Functions.QueueTimeout })),
+	mk("MITOSIS_FUNCTION_TIMEOUT", "longest run of a function; then it is killed (504)", duration(func(c *Config) *time.Duration { return &c.Functions.Timeout })),
+	mk("MITOSIS_FUNCTION_ASYNC_MAX", "accepted async runs of one function that may wait or run", integer(func(c *Config) *int { return &c.Functions.AsyncMax })),
+	mk("MITOSIS_FUNCTION_MAX_BODY", "largest request body given to a function (bytes; larger: 413)", integer(func(c *Config) *int { return &c.Functions.MaxBody })),
+	mk("MITOSIS_FUNCTION_MAX_OUTPUT", "largest function stdout (bytes; larger: the run is killed, 502)", integer(func(c *Config) *int { return &c.Functions.MaxOutput })),
+	mk("MITOSIS_FUNCTION_NETWORK", "the network function containers join (none: no network)", str(func(c *Config) *string { return &c.Functions.Network })),
+	mk("MITOSIS_FUNCTION_MEMORY_MB", "memory cap of a function container (MiB)", integer(func(c *Config) *int { return &c.Functions.MemoryMB })),
+	mk("MITOSIS_FUNCTION_CPUS", "CPU cap of a function container", float(func(c *Config) *float64 { return &c.Functions.CPUs })),
 	mk("MITOSIS_PARENT_PID", "internal: set by the process driver in its children", integer(func(c *Config) *int { return &c.ParentPID })),
 	mk("MITOSIS_HOP_TOKEN", "internal: set by the process and docker drivers in the replicas they start (the token of their hops)", str(func(c *Config) *string { return &c.HopToken })),
 }

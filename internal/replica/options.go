@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mitosis-run/mitosis/functions"
 	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/spawner"
 )
@@ -20,13 +21,15 @@ import (
 type Option func(*options)
 
 type options struct {
-	handler http.Handler
-	command []string
-	environ []string
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	driver  spawner.Driver
-	hurry   func() (<-chan os.Signal, func())
+	handler   http.Handler
+	build     func(*Replica) http.Handler
+	functions []functions.Function
+	command   []string
+	environ   []string
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	driver    spawner.Driver
+	hurry     func() (<-chan os.Signal, func())
 }
 
 // WithHandler serves h in-process as the app: a program that embeds a
@@ -34,6 +37,19 @@ type options struct {
 // of that program (os.Executable) with the configuration in their
 // environment. It excludes MITOSIS_UPSTREAM and WithCommand.
 func WithHandler(h http.Handler) Option { return func(o *options) { o.handler = h } }
+
+// WithApp is WithHandler for a handler that needs the replica: build is
+// called once during Start, when the replica's functions exist
+// (r.Functions() to call them) and before it serves; r.Tier() may be
+// called from the handler at request time.
+func WithApp(build func(r *Replica) http.Handler) Option { return func(o *options) { o.build = build } }
+
+// WithFunctions adds functions to those of MITOSIS_FUNCTIONS: typically
+// ones without a route, which the program calls through r.Functions()
+// (see functions.ParseTarget). They run with the same limits.
+func WithFunctions(fs ...functions.Function) Option {
+	return func(o *options) { o.functions = append(o.functions, fs...) }
+}
 
 // WithCommand starts argv as a child process with PORT set, serves it, and
 // stops it after the drain (mitosis -- CMD ARGS).

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,7 @@ import (
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/balancer"
 	"github.com/mitosis-run/mitosis/balancer/h1"
+	"github.com/mitosis-run/mitosis/functions"
 	"github.com/mitosis-run/mitosis/health"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/app"
@@ -52,6 +54,9 @@ type Replica struct {
 	adminLn net.Listener
 	child   *app.Child    // nil unless WithCommand
 	https   *httpsServers // nil without TLS
+
+	fns     *functions.Set // nil without functions
+	closers []func() error // released after the drain
 
 	cancel   context.CancelFunc // stops the background loops
 	serveErr chan error
@@ -98,9 +103,20 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 			return nil, err
 		}
 	}
+	if r.fns, err = r.startFunctions(bg, o, o.reg); err != nil {
+		return nil, err
+	}
 	a, err := r.startApp(c, o)
 	if err != nil {
 		return nil, err
+	}
+	if r.fns != nil {
+		a.handler = r.fns.Handler(a.handler)
+		if slices.ContainsFunc(r.fns.Functions(), func(f functions.Function) bool { return f.Path != "" }) {
+			// Function routes are served by the handler: the fast path
+			// would send them to the upstream.
+			a.fastUpstream = ""
+		}
 	}
 	r.status = health.NewStatus(r.tlsReady(a.check), time.Second, nil)
 
@@ -175,6 +191,12 @@ type theApp struct {
 // or the demo.
 func (r *Replica) startApp(c config.Config, o options) (theApp, error) {
 	var a theApp
+	if o.build != nil {
+		if o.handler != nil {
+			return a, errors.New("give either an app handler or a function that builds one, not both")
+		}
+		o.handler = o.build(r)
+	}
 	switch {
 	case o.handler != nil && (len(o.command) > 0 || c.Upstream != ""):
 		return a, errors.New("an app handler excludes MITOSIS_UPSTREAM and a command")

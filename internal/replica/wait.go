@@ -41,10 +41,12 @@ func (r *Replica) Wait(ctx context.Context) int {
 		}
 		r.admin.Close()
 		r.plat.close(context.Background())
+		_ = r.closeFunctions(cancelled())
 		return r.child.ExitCode()
 	case err := <-r.serveErr:
 		r.log.Error("server failed", "err", err)
 		r.cancel()
+		_ = r.closeFunctions(cancelled())
 		return 1
 	}
 	return r.drain()
@@ -98,6 +100,12 @@ func (r *Replica) drain() int {
 			status = 1
 		}
 	}
+	// Function runs: sync ones ended with their requests; async ones may
+	// finish until the deadline, then every run left is killed.
+	if err := r.closeFunctions(dctx); err != nil {
+		r.log.Error("drain incomplete", "err", err)
+		status = 1
+	}
 	r.cancel()
 	r.plat.close(dctx)
 	if r.child != nil {
@@ -125,7 +133,29 @@ func (r *Replica) abort() {
 	if r.plat != nil {
 		r.plat.close(context.Background())
 	}
+	_ = r.closeFunctions(cancelled())
 	if r.child != nil {
 		r.child.Stop(time.Second)
 	}
+}
+
+// closeFunctions drains the function set until ctx ends (then kills what
+// still runs) and releases the engine it used.
+func (r *Replica) closeFunctions(ctx context.Context) error {
+	var err error
+	if r.fns != nil {
+		err = r.fns.Close(ctx)
+	}
+	for _, c := range r.closers {
+		_ = c()
+	}
+	r.closers = nil
+	return err
+}
+
+// cancelled is a context that is already done: stop at once.
+func cancelled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

@@ -1,0 +1,122 @@
+package replica
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/functions"
+	"github.com/mitosis-run/mitosis/pool"
+	"github.com/mitosis-run/mitosis/spawner"
+)
+
+// startFunctions builds the function set when functions are configured
+// (MITOSIS_FUNCTIONS, WithFunctions): exec: functions run as local
+// programs, image functions as containers on the engine (DOCKER_HOST or
+// the default socket), each container labelled with this replica and its
+// service. Leftovers of a crashed predecessor are swept in the
+// background. No functions: nil.
+func (r *Replica) startFunctions(bg context.Context, o options, reg prometheus.Registerer) (*functions.Set, error) {
+	c := r.cfg.Functions
+	c.Functions = append(append([]functions.Function(nil), c.Functions...), o.functions...)
+	if len(c.Functions) == 0 {
+		return nil, nil
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	runners := functions.Runners{Exec: &functions.ProcessRunner{
+		Env: pathOf(o.environ), MaxOutput: c.MaxOutput, MaxStderr: c.MaxStderr,
+	}}
+	var tasks *spawner.Tasks
+	for _, f := range c.Functions {
+		if f.Kind() != functions.KindImage || tasks != nil {
+			continue
+		}
+		engine, err := spawner.NewEngine(spawner.DefaultEngineConfig())
+		if err != nil {
+			return nil, err
+		}
+		r.closers = append(r.closers, engine.Close)
+		tc := c.TaskConfig()
+		tc.Owner, tc.Group = r.cfg.ReplicaID, r.cfg.Service
+		if tasks, err = spawner.NewTasks(engine, tc); err != nil {
+			return nil, err
+		}
+		runners.Image = &functions.ContainerRunner{Tasks: tasks, Network: c.Network}
+	}
+	set, err := functions.New(c, runners, reg, r.log)
+	if err != nil {
+		return nil, err
+	}
+	if tasks != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+			defer cancel()
+			n, err := tasks.Sweep(ctx)
+			switch {
+			case err != nil:
+				r.log.Warn("function containers: sweeping leftovers failed", "err", err)
+			case n > 0:
+				r.log.Info("function containers: removed leftovers", "count", n)
+			}
+		}()
+	}
+	names := make([]string, 0, len(c.Functions))
+	for _, f := range set.Functions() {
+		names = append(names, f.String())
+	}
+	r.log.Info("functions", "functions", strings.Join(names, ", "), "concurrency", c.Concurrency, "timeout", c.Timeout)
+	return set, nil
+}
+
+// pathOf keeps PATH of an environment: the one variable a local function
+// program inherits from the replica (its settings, a cluster token, stay
+// here).
+func pathOf(environ []string) []string {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "PATH=") {
+			return []string{kv}
+		}
+	}
+	return nil
+}
+
+// Functions returns the replica's function set (MITOSIS_FUNCTIONS and
+// WithFunctions), for an embedding program to Call or Start them with
+// their limits; nil when none are configured.
+func (r *Replica) Functions() *functions.Set { return r.fns }
+
+// Tier is what one replica knows of its tier.
+type Tier struct {
+	// Replicas counts the ready replicas this one knows of, itself
+	// included.
+	Replicas int
+	// LastScale is the newest decision that changed the replica count
+	// (Desired != Current), nil if none is remembered.
+	LastScale *autoscale.Decision
+}
+
+// Tier reports the tier as this replica sees it.
+func (r *Replica) Tier() Tier {
+	t := Tier{Replicas: 1}
+	for _, m := range r.store.List() {
+		if m.State == pool.StateReady {
+			t.Replicas++
+		}
+	}
+	if r.loop != nil {
+		h := r.loop.History()
+		for i := len(h) - 1; i >= 0; i-- {
+			if h[i].Desired != h[i].Current {
+				d := h[i]
+				t.LastScale = &d
+				break
+			}
+		}
+	}
+	return t
+}
