@@ -91,8 +91,9 @@ func (r *ContainerRunner) Run(ctx context.Context, job Job) (Output, error) {
 		return out, nil
 	case errors.Is(err, spawner.ErrOutputLimit):
 		return out, fmt.Errorf("%w: %w", ErrOutputTooLarge, err)
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		// The task's own timeout, not the caller's context.
+	case errors.Is(err, spawner.ErrTaskTimeout):
+		// The task's own timeout, not the caller's context nor a slow
+		// daemon call.
 		return out, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return out, err

@@ -33,7 +33,8 @@ func TestContainerRunner(t *testing.T) {
 	}{
 		{"ok", nil, nil},
 		{"output", fmt.Errorf("spawner: task x: %w", spawner.ErrOutputLimit), ErrOutputTooLarge},
-		{"own timeout", fmt.Errorf("spawner: task x: %w", context.DeadlineExceeded), ErrTimeout},
+		{"own timeout", fmt.Errorf("spawner: task x: %w", spawner.ErrTaskTimeout), ErrTimeout},
+		{"a daemon call's deadline", fmt.Errorf("spawner: task x: start: %w", context.DeadlineExceeded), nil},
 		{"other", errors.New("no such image"), nil},
 	}
 	for _, tt := range tests {
@@ -47,6 +48,8 @@ func TestContainerRunner(t *testing.T) {
 			t.Errorf("%s: no error", tt.name)
 		case tt.want != nil && !errors.Is(err, tt.want):
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		case tt.want == nil && (errors.Is(err, ErrTimeout) || errors.Is(err, ErrOutputTooLarge)):
+			t.Errorf("%s: %v, want a plain error", tt.name, err)
 		}
 		s := ft.specs[0]
 		if s.Image != "i:1" || s.Network != "net1" || string(s.Stdin) != "in" || s.Timeout != 7 || s.Env[0] != "K=v" || s.Args[0] != "a" {

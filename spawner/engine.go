@@ -592,9 +592,13 @@ type taskContainer struct {
 // extra swap), CPU and pids caps, a numeric non-root user, no log driver
 // (the output is read through the attach), stdin open once for the
 // attach.
+//
+// Unlike other calls, the task calls (create, attach, start) are bounded by
+// the caller's context, the run's timeout, not by CallTimeout: under a
+// burst a busy daemon takes seconds to create and start containers (an
+// overlay attach alone takes over a second), and a run that would finish
+// in time must not fail for it.
 func (e *Engine) createTask(ctx context.Context, t taskContainer) (string, error) {
-	ctx, cancel := e.call(ctx)
-	defer cancel()
 	cfg := &container.Config{
 		Image: t.Image, Cmd: t.Args, Env: t.Env, Labels: t.Labels, User: t.User,
 		AttachStdin: true, AttachStdout: true, AttachStderr: true, OpenStdin: true, StdinOnce: true,
@@ -628,16 +632,18 @@ func (e *Engine) createTask(ctx context.Context, t taskContainer) (string, error
 }
 
 // attachTask attaches to stdin, stdout and stderr of a created container.
-// The call timeout bounds the attach itself; the stream then lives until
-// closed.
+// ctx bounds the attach itself; the stream then lives until closed.
 func (e *Engine) attachTask(ctx context.Context, id string) (taskStream, error) {
-	ctx, cancel := e.call(ctx)
-	defer cancel()
 	hr, err := e.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return nil, err
 	}
 	return &hijacked{hr: hr}, nil
+}
+
+// startTask starts a task container, bounded by ctx (see createTask).
+func (e *Engine) startTask(ctx context.Context, id string) error {
+	return e.cli.ContainerStart(ctx, id, container.StartOptions{})
 }
 
 // hijacked is an attach stream: reads come through the SDK's buffered

@@ -99,6 +99,8 @@ type fakeEngine struct {
 	CreateError, StartError string
 	// WaitDelay delays the answer of /wait (a task that runs long).
 	WaitDelay time.Duration
+	// RemoveFailures makes the first n container removals answer 500.
+	RemoveFailures int
 
 	// Calls records "METHOD /path" (version prefix stripped) in order.
 	Calls []string
@@ -433,6 +435,9 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 			}
 			_, _ = stdcopy.NewStdWriter(w, typ).Write([]byte(l.Text))
 		}
+	case r.Method == http.MethodDelete && op == "" && f.RemoveFailures > 0:
+		f.RemoveFailures--
+		apiError(w, 500, "fake: removal failed")
 	case r.Method == http.MethodDelete && op == "":
 		c.exit()
 		delete(f.Containers, c.ID)

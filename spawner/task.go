@@ -32,6 +32,12 @@ const (
 // response cut short must not pass for a whole one).
 var ErrOutputLimit = errors.New("spawner: task stdout over the limit")
 
+// ErrTaskTimeout is returned by RunTask when the run passed its own
+// timeout (TaskSpec.Timeout or TaskConfig.Timeout) and was killed; it
+// wraps context.DeadlineExceeded. A deadline of the caller's context is
+// not this error.
+var ErrTaskTimeout = fmt.Errorf("spawner: task timed out: %w", context.DeadlineExceeded)
+
 // TaskSpec is one run of a function container (the article's
 // client.run(image, args)). Nothing in it can change the container's
 // privileges: those come from TaskConfig and the forced-safe settings.
@@ -159,7 +165,7 @@ var networkPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 type taskAPI interface {
 	createTask(ctx context.Context, t taskContainer) (string, error)
 	attachTask(ctx context.Context, id string) (taskStream, error)
-	startContainer(ctx context.Context, id string) error
+	startTask(ctx context.Context, id string) error
 	waitContainer(ctx context.Context, id string) (int, error)
 	killContainer(ctx context.Context, id string) error
 	removeContainer(ctx context.Context, id string) error
@@ -178,6 +184,10 @@ type Tasks struct {
 	api taskAPI
 	cfg TaskConfig
 	now func() time.Time
+
+	mu       sync.Mutex
+	live     map[string]bool // containers of runs in progress, which Sweep leaves alone
+	creating int             // creates in flight: their containers are not in live yet
 }
 
 // NewTasks returns a task runner on engine e.
@@ -192,7 +202,7 @@ func newTasks(api taskAPI, cfg TaskConfig) (*Tasks, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Tasks{api: api, cfg: cfg, now: time.Now}, nil
+	return &Tasks{api: api, cfg: cfg, now: time.Now, live: map[string]bool{}}, nil
 }
 
 // RunTask creates a container with the forced-safe settings, attaches to
@@ -212,8 +222,19 @@ func (t *Tasks) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) 
 	if timeout <= 0 {
 		timeout = t.cfg.Timeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTaskTimeout)
 	defer cancel()
+	// fail names the step; once the run's context is done its cause
+	// (ErrTaskTimeout, or the caller's) says why the step failed.
+	fail := func(step string, err error) error {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		if step == "" {
+			return fmt.Errorf("spawner: task %s: %w", spec.Image, err)
+		}
+		return fmt.Errorf("spawner: task %s: %s: %w", spec.Image, step, err)
+	}
 
 	labels := map[string]string{
 		LabelTask:         "1",
@@ -225,27 +246,38 @@ func (t *Tasks) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) 
 	if t.cfg.Group != "" {
 		labels[LabelTaskGroup] = t.cfg.Group
 	}
+	t.mu.Lock()
+	t.creating++
+	t.mu.Unlock()
 	id, err := t.api.createTask(ctx, taskContainer{
 		Image: spec.Image, Args: spec.Args, Env: spec.Env, Network: spec.Network, Labels: labels,
 		User: t.cfg.User, Memory: t.cfg.Memory, NanoCPUs: t.cfg.NanoCPUs, Pids: t.cfg.Pids, TmpfsBytes: t.cfg.TmpfsBytes,
 	})
-	if err != nil {
-		return TaskResult{}, fmt.Errorf("spawner: task %s: create: %w", spec.Image, err)
+	t.mu.Lock()
+	t.creating--
+	if err == nil {
+		t.live[id] = true
 	}
-	// The run's ctx may be done: clean up on a fresh one (the engine
-	// bounds each call with its call timeout).
+	t.mu.Unlock()
+	if err != nil {
+		return TaskResult{}, fail("create", err)
+	}
+	// The run's ctx may be done: clean up on a fresh one.
 	bg := context.WithoutCancel(ctx)
-	defer func() { _ = t.api.removeContainer(bg, id) }()
+	defer func() {
+		t.remove(bg, id)
+		t.setLive(id, false)
+	}()
 	// Attach before start: output written before the attach is lost.
 	stream, err := t.api.attachTask(ctx, id)
 	if err != nil {
-		return TaskResult{}, fmt.Errorf("spawner: task %s: attach: %w", spec.Image, err)
+		return TaskResult{}, fail("attach", err)
 	}
 	var closeOnce sync.Once
 	closeStream := func() { closeOnce.Do(func() { _ = stream.Close() }) }
 	defer closeStream()
-	if err := t.api.startContainer(ctx, id); err != nil {
-		return TaskResult{}, fmt.Errorf("spawner: task %s: start: %w", spec.Image, err)
+	if err := t.api.startTask(ctx, id); err != nil {
+		return TaskResult{}, fail("start", err)
 	}
 	go func() {
 		// A task that does not read its stdin blocks this write until the
@@ -260,33 +292,72 @@ func (t *Tasks) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) 
 	copied := make(chan error, 1)
 	go func() { copied <- demux(stdout, stderr, stream) }()
 
-	killed := func(cause error) (TaskResult, error) {
+	copyDone := false
+	killed := func(err error) (TaskResult, error) {
 		_ = t.api.killContainer(bg, id)
 		closeStream()
-		<-copied
-		return TaskResult{ExitCode: -1, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut},
-			fmt.Errorf("spawner: task %s: %w", spec.Image, cause)
+		if !copyDone {
+			<-copied
+		}
+		return TaskResult{ExitCode: -1, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut}, err
 	}
 	select {
 	case err := <-copied:
+		copyDone = true
 		if errors.Is(err, ErrOutputLimit) {
-			_ = t.api.killContainer(bg, id)
-			return TaskResult{ExitCode: -1, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut},
-				fmt.Errorf("spawner: task %s: %w (%d bytes)", spec.Image, ErrOutputLimit, t.cfg.MaxOutput)
+			return killed(fail("", fmt.Errorf("%w (%d bytes)", ErrOutputLimit, t.cfg.MaxOutput)))
 		}
 		// Any other end of the stream (EOF, a broken connection) is
 		// settled by the exit code below.
 	case <-ctx.Done():
-		return killed(context.Cause(ctx))
+		return killed(fail("", context.Cause(ctx)))
 	}
 	code, err := t.api.waitContainer(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
-			return killed(context.Cause(ctx))
+			return killed(fail("", context.Cause(ctx)))
 		}
-		return TaskResult{}, fmt.Errorf("spawner: task %s: wait: %w", spec.Image, err)
+		return TaskResult{}, fail("wait", err)
 	}
 	return TaskResult{ExitCode: code, Stdout: stdout.bytes(), Stderr: stderr.bytes(), StderrTruncated: stderr.cut}, nil
+}
+
+func (t *Tasks) setLive(id string, live bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if live {
+		t.live[id] = true
+	} else {
+		delete(t.live, id)
+	}
+}
+
+// ownBusy reports whether an own container listed before this call may
+// belong to a run in progress: it is live, or a create was in flight (its
+// container may be listed before it is marked live).
+func (t *Tasks) ownBusy(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live[id] || t.creating > 0
+}
+
+// removeFor bounds how long RunTask keeps trying to remove a container
+// the daemon failed to remove: one left running could still do its work
+// after its run was reported failed, and would escape the concurrency cap.
+// What is still left after it is Sweep's.
+const removeFor = 30 * time.Second
+
+// remove removes a task container, retrying a failing daemon with backoff
+// for up to removeFor.
+func (t *Tasks) remove(ctx context.Context, id string) {
+	deadline := time.Now().Add(removeFor)
+	for delay := 250 * time.Millisecond; ; delay = min(delay*2, 4*time.Second) {
+		err := t.api.removeContainer(ctx, id)
+		if err == nil || errors.Is(err, errNotFound) || time.Now().Add(delay).After(deadline) {
+			return
+		}
+		time.Sleep(delay) // backoff before asking the daemon again
+	}
 }
 
 // cappedBuffer keeps the first max bytes. A strict one fails the write

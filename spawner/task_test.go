@@ -165,8 +165,8 @@ func TestRunTaskRemovesOnFailure(t *testing.T) {
 		f.WaitDelay = time.Minute
 		start := time.Now()
 		_, err := newTestTasks(t, f, DefaultTaskConfig()).RunTask(context.Background(), TaskSpec{Image: "x:1", Timeout: 100 * time.Millisecond})
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err = %v, want deadline exceeded", err)
+		if !errors.Is(err, ErrTaskTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want ErrTaskTimeout", err)
 		}
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("timeout not applied")
@@ -190,6 +190,17 @@ func TestRunTaskRemovesOnFailure(t *testing.T) {
 		}
 		if len(f.Containers) != 0 || !slices.ContainsFunc(f.calls(), func(c string) bool { return strings.HasSuffix(c, "/kill") }) {
 			t.Fatalf("%d containers left, calls %v", len(f.Containers), f.calls())
+		}
+	})
+	t.Run("removal retried", func(t *testing.T) {
+		f := newFakeEngine(t)
+		withLogs(f, 0, false, fakeLog{Text: "ok"})
+		f.RemoveFailures = 2
+		if _, err := newTestTasks(t, f, DefaultTaskConfig()).RunTask(context.Background(), TaskSpec{Image: "x:1"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Containers) != 0 {
+			t.Fatalf("%d containers left after two failed removals", len(f.Containers))
 		}
 	})
 	t.Run("create fails", func(t *testing.T) {
@@ -242,8 +253,10 @@ func TestSweep(t *testing.T) {
 	add("not-a-task", map[string]string{LabelTaskOwner: "web-1", LabelTaskGroup: "app_web"})
 	cfg := DefaultTaskConfig()
 	cfg.Owner, cfg.Group = "web-1", "app_web"
+	add("own-live", map[string]string{LabelTask: "1", LabelTaskOwner: "web-1", LabelTaskGroup: "app_web", LabelTaskDeadline: deadline(time.Hour)})
 	tk := newTestTasks(t, f, cfg)
 	tk.now = func() time.Time { return now }
+	tk.setLive("own-live", true) // a run in progress
 	n, err := tk.Sweep(context.Background())
 	if err != nil || n != 2 {
 		t.Fatalf("Sweep = %d, %v; want 2 removed", n, err)
@@ -253,7 +266,7 @@ func TestSweep(t *testing.T) {
 		left = append(left, id)
 	}
 	slices.Sort(left)
-	if want := []string{"not-a-task", "other-group", "sibling-live"}; !slices.Equal(left, want) {
+	if want := []string{"not-a-task", "other-group", "own-live", "sibling-live"}; !slices.Equal(left, want) {
 		t.Fatalf("left %v, want %v", left, want)
 	}
 }

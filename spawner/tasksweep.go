@@ -14,12 +14,13 @@ import (
 // and clock skew between nodes.
 const sweepGrace = time.Minute
 
-// Sweep removes task containers left behind by a crash: every task of
-// this replica (TaskConfig.Owner: a replica that restarts under the same
-// id), and every task of its group (TaskConfig.Group) past its deadline
-// by more than a minute, whoever started it (a sibling that died). Tasks
-// of live siblings are never touched: they are within their deadline. It
-// returns how many containers it removed. Call it when a replica starts.
+// Sweep removes task containers left behind: every task of this replica
+// (TaskConfig.Owner) but those of its runs in progress (a replica that
+// restarts under the same id, a removal that failed), and every task of
+// its group (TaskConfig.Group) past its deadline by more than a minute,
+// whoever started it (a sibling that died). Tasks of live siblings are
+// never touched: they are within their deadline. It returns how many
+// containers it removed. Call it when a replica starts, and now and then.
 func (t *Tasks) Sweep(ctx context.Context) (int, error) {
 	if t.cfg.Owner == "" && t.cfg.Group == "" {
 		return 0, errors.New("spawner: sweep: no owner or group to sweep for")
@@ -47,7 +48,8 @@ func (t *Tasks) Sweep(ctx context.Context) (int, error) {
 	removed := 0
 	var errs []error
 	for _, c := range list {
-		if !leftover(c.Labels, t.cfg.Owner, now) {
+		own := t.cfg.Owner != "" && c.Labels[LabelTaskOwner] == t.cfg.Owner
+		if own && t.ownBusy(c.ID) || !leftover(c.Labels, t.cfg.Owner, now) {
 			continue
 		}
 		if err := t.api.removeContainer(ctx, c.ID); err != nil && !errors.Is(err, errNotFound) {
