@@ -18,7 +18,7 @@ import (
 // programs, image functions as containers on the engine (DOCKER_HOST or
 // the default socket), each container labelled with this replica and its
 // service. Leftovers of a crashed predecessor are swept in the
-// background. No functions: nil.
+// background at start and every minute. No functions: nil.
 func (r *Replica) startFunctions(bg context.Context, o options, reg prometheus.Registerer) (*functions.Set, error) {
 	c := r.cfg.Functions
 	c.Functions = append(append([]functions.Function(nil), c.Functions...), o.functions...)
@@ -53,17 +53,7 @@ func (r *Replica) startFunctions(bg context.Context, o options, reg prometheus.R
 		return nil, err
 	}
 	if tasks != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
-			defer cancel()
-			n, err := tasks.Sweep(ctx)
-			switch {
-			case err != nil:
-				r.log.Warn("function containers: sweeping leftovers failed", "err", err)
-			case n > 0:
-				r.log.Info("function containers: removed leftovers", "count", n)
-			}
-		}()
+		go r.sweep(bg, tasks)
 	}
 	names := make([]string, 0, len(c.Functions))
 	for _, f := range set.Functions() {
@@ -71,6 +61,32 @@ func (r *Replica) startFunctions(bg context.Context, o options, reg prometheus.R
 	}
 	r.log.Info("functions", "functions", strings.Join(names, ", "), "concurrency", c.Concurrency, "timeout", c.Timeout)
 	return set, nil
+}
+
+// sweepEvery is how often a replica sweeps function containers left
+// behind (at start, then periodically): a run whose removal failed even
+// after its retries, or the runs of a sibling that died.
+const sweepEvery = time.Minute
+
+// sweep removes leftover function containers at start and every
+// sweepEvery until bg ends.
+func (r *Replica) sweep(bg context.Context, tasks *spawner.Tasks) {
+	for {
+		ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+		n, err := tasks.Sweep(ctx)
+		cancel()
+		switch {
+		case err != nil && bg.Err() == nil:
+			r.log.Warn("function containers: sweeping leftovers failed", "err", err)
+		case n > 0:
+			r.log.Info("function containers: removed leftovers", "count", n)
+		}
+		select {
+		case <-bg.Done():
+			return
+		case <-time.After(sweepEvery):
+		}
+	}
 }
 
 // pathOf keeps PATH of an environment: the one variable a local function
