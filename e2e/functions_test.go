@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,25 +166,10 @@ func TestFunctionContainers(t *testing.T) {
 	}
 
 	// A burst of 6 on 2 slots: all served, never more than 2 containers.
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Add(1)
-	go func() {
-		defer watch.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			out, err := docker("ps", "-q", "--filter", "label="+spawner.LabelTaskGroup+"="+group)
-			if err == nil {
-				peak.Store(max(peak.Load(), int64(len(strings.Fields(out)))))
-			}
-			time.Sleep(100 * time.Millisecond) // polling interval
-		}
-	}()
+	stopWatch := watchPeak(100*time.Millisecond, func() (int, error) {
+		out, err := docker("ps", "-q", "--filter", "label="+spawner.LabelTaskGroup+"="+group)
+		return len(strings.Fields(out)), err
+	})
 	start := time.Now()
 	codes := make(chan int, 6)
 	for range 6 {
@@ -197,11 +180,10 @@ func TestFunctionContainers(t *testing.T) {
 			t.Errorf("burst: status %d, want 200", c)
 		}
 	}
-	close(stop)
-	watch.Wait()
-	t.Logf("burst of 6 on 2 slots (1.5 s each): %s, at most %d containers seen at once", time.Since(start).Round(time.Millisecond), peak.Load())
-	if peak.Load() > 2 || peak.Load() == 0 {
-		t.Errorf("saw %d function containers at once, want 1..2", peak.Load())
+	peak := stopWatch()
+	t.Logf("burst of 6 on 2 slots (1.5 s each): %s, at most %d containers seen at once", time.Since(start).Round(time.Millisecond), peak)
+	if peak > 2 || peak == 0 {
+		t.Errorf("saw %d function containers at once, want 1..2", peak)
 	}
 
 	// Past its timeout: 504, the container killed and removed.
@@ -226,6 +208,31 @@ func TestFunctionContainers(t *testing.T) {
 	}
 	if out, _ := docker("ps", "-aq", "--filter", "label="+spawner.LabelTaskGroup+"="+group); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left: %s", out)
+	}
+}
+
+// watchPeak polls count every interval until the returned stop is
+// called, which gives the highest count seen.
+func watchPeak(interval time.Duration, count func() (int, error)) (stop func() int) {
+	done := make(chan struct{})
+	result := make(chan int, 1)
+	go func() {
+		peak := 0
+		for {
+			if n, err := count(); err == nil {
+				peak = max(peak, n)
+			}
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-time.After(interval): // polling interval
+			}
+		}
+	}()
+	return func() int {
+		close(done)
+		return <-result
 	}
 }
 
