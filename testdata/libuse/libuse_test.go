@@ -1,12 +1,16 @@
 package libuse
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mitosis-run/mitosis/functions"
 )
 
 // With one slot and no queue, a second request while the first is inside
@@ -65,5 +69,22 @@ func TestWrapShedsBeyondCapacity(t *testing.T) {
 		if !names[want] {
 			t.Errorf("registry lacks %s", want)
 		}
+	}
+}
+
+// A function called from another module: stdin in, stdout out, within
+// the set's limits.
+func TestFunctionsCall(t *testing.T) {
+	if _, err := exec.LookPath("tr"); err != nil {
+		t.Skip("no tr on this machine")
+	}
+	set, err := Functions(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close(context.Background())
+	res, err := set.Call(context.Background(), "upper", functions.Request{Stdin: []byte("cats")})
+	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "CATS" {
+		t.Fatalf("Call = %+v, %v; want CATS", res, err)
 	}
 }
