@@ -9,8 +9,9 @@
 // Modes (-modes): process (this program as a local function, the process
 // driver), docker (a container on no network, a plain engine) and swarm (a
 // container on an attachable overlay network, what a replica on Swarm runs
-// through the engine socket). It builds a FROM-scratch image of itself and
-// an overlay network, named fncost-*, and removes both. It prints a
+// through the engine socket). It builds a FROM-scratch image of itself, an
+// overlay network and a container that holds the network on this node (as
+// a replica's task does), all named fncost-*, and removes them. It prints a
 // Markdown table: calls, concurrency, p50/p90/max latency and calls per
 // second.
 package main
@@ -35,6 +36,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "pin" {
+		// Holds the overlay network on this node until docker rm -f. (An
+		// empty select would be a deadlock: no other goroutine runs.)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == "fn" {
 		// The function itself: read stdin, answer. As small as a function gets.
 		_, _ = io.Copy(io.Discard, os.Stdin)
@@ -89,7 +97,15 @@ func run(n int, concList string, modes []string) error {
 		if _, err := docker("network", "create", "-d", "overlay", "--attachable", network); err != nil {
 			return err
 		}
-		defer docker("network", "rm", network)
+		defer removeNetwork(network)
+		// A replica's own task keeps its network on its node. Without a
+		// container that stays attached, the node leaves the network
+		// whenever its last function container goes, and a start at that
+		// moment fails with "network ... not found" (docker/compose#12567).
+		if _, err := docker("run", "-d", "--name", network+"-pin", "--network", network, image, "pin"); err != nil {
+			return err
+		}
+		defer docker("rm", "-f", network+"-pin")
 	}
 	var rows []row
 	for _, mode := range modes {
@@ -159,6 +175,10 @@ func measure(set *functions.Set, mode string, n, c int) row {
 				d := time.Since(t)
 				mu.Lock()
 				if err != nil || res.ExitCode != 0 || !strings.HasSuffix(string(res.Stdout), "ok\n") {
+					if failed == 0 {
+						fmt.Fprintf(os.Stderr, "fncost: %s c=%d: first failure: %v (exit %d, stdout %q, stderr %q)\n",
+							mode, c, err, res.ExitCode, res.Stdout, res.Stderr)
+					}
 					failed++
 				} else {
 					lat = append(lat, d)
@@ -172,6 +192,21 @@ func measure(set *functions.Set, mode string, n, c int) row {
 	slices.Sort(lat)
 	return row{mode: mode, c: c, calls: n, failed: failed, perSecond: float64(len(lat)) / total.Seconds(),
 		p50: stats.Percentile(lat, 50), p90: stats.Percentile(lat, 90), top: stats.Percentile(lat, 100)}
+}
+
+// removeNetwork removes the overlay network, waiting up to 30 s for the
+// manager to release the attachments of the containers just removed.
+func removeNetwork(name string) {
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := docker("network", "rm", name)
+		if err == nil || time.Now().After(deadline) {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fncost:", err)
+			}
+			return
+		}
+		time.Sleep(time.Second) // the manager releases attachments asynchronously
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
