@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The mitosis benchmark: one command, from any directory.
 #
-#   bench/run.sh                  everything, writes BENCHMARKS.md (about 20 min)
+#   bench/run.sh                  everything, writes BENCHMARKS.md (about 22 min; the function
+#                                 calls use the Docker daemon when one answers)
 #   bench/run.sh -quick           1 round of 3 s, no reaction run; writes bench/out/BENCHMARKS.md
 #   bench/run.sh reaction         only the load-step reaction run (about 4 min)
 #   bench/run.sh https            only HTTPS: mitosis vs nginx, same certificate (about 3 min)
+#   bench/run.sh functions        only the cost of one function call: process, and with a
+#                                 Docker daemon (Swarm manager) container and overlay (about 2 min)
 #   bench/run.sh loops|memory|profile [flags]
 #
 # Flags (bench/out/bin/harness -h lists all): -rounds 3 -duration 10s
@@ -54,6 +57,8 @@ go build -overlay "$overlay" -o "$bin/mitosis-pprof" .
 for p in upstream openloop idleconns timeline harness; do
 	go build -o "$bin/$p" "./bench/$p"
 done
+# fncost copies itself into a FROM-scratch image: it must be static.
+CGO_ENABLED=0 go build -o "$bin/fncost" ./bench/fncost
 
 # 10,000 idle connections need as many descriptors in the proxy and in the
 # helper: raise the soft limit to the hard one (at least 20000 expected).

@@ -2,7 +2,7 @@
 // it with the other programs of bench/ and runs it; it can also be run by
 // hand from the repository root:
 //
-//	bench/out/bin/harness [all|loops|https|memory|profile|reaction] [flags]
+//	bench/out/bin/harness [all|loops|https|functions|memory|profile|reaction] [flags]
 //
 // It measures the mitosis binary only through what any user sees (its
 // MITOSIS_* variables, its ports, /metrics and /_mitosis/state), next to
@@ -50,7 +50,7 @@ type options struct {
 	reactionTail             time.Duration
 }
 
-var modes = []string{"all", "loops", "https", "memory", "profile", "reaction"}
+var modes = []string{"all", "loops", "https", "functions", "memory", "profile", "reaction"}
 
 func parseOptions(args []string) (options, error) {
 	o := options{mode: "all"}
@@ -230,6 +230,11 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	if o.mode == "all" || o.mode == "https" {
 		if rep.https, err = r.runHTTPS(ctx); err != nil {
+			return err
+		}
+	}
+	if o.mode == "all" || o.mode == "functions" {
+		if rep.functions, err = r.runFunctions(ctx); err != nil {
 			return err
 		}
 	}

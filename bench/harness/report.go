@@ -13,16 +13,17 @@ import (
 // report gathers the results of one run and renders them as markdown;
 // the harness prints exactly the text it writes.
 type report struct {
-	o        options
-	machine  machine
-	started  time.Time
-	finished time.Time
-	loops    *loopResults
-	https    *httpsResults
-	memory   []memRow
-	profile  *profileResult
-	reaction *reactionResult
-	svg      string // path of the picture relative to the report
+	o         options
+	machine   machine
+	started   time.Time
+	finished  time.Time
+	loops     *loopResults
+	https     *httpsResults
+	functions *functionsResults
+	memory    []memRow
+	profile   *profileResult
+	reaction  *reactionResult
+	svg       string // path of the picture relative to the report
 }
 
 func (rep *report) markdown() string {
@@ -46,6 +47,9 @@ func (rep *report) markdown() string {
 	}
 	if rep.https != nil {
 		b.WriteString(rep.httpsSection())
+	}
+	if rep.functions != nil {
+		b.WriteString(rep.functionsSection())
 	}
 	if rep.memory != nil {
 		b.WriteString(rep.memoryTable())
