@@ -19,6 +19,15 @@
 //     kill` of the guard under load fails no request and scaling resumes
 //     within two ticks of the new guard's first answer.
 //
+// Function containers, apart from that stack: TestFunctionContainers
+// (about 15 s) serves function routes through the container runner on the
+// daemon and checks the request as the function sees it, its sandbox
+// from inside (e2e/fnprobe), the concurrency cap, the timeout and the
+// sweep; TestVoting (about 2 minutes) deploys examples/voting and sends
+// 300 votes from 150 voters while the tier scales, each recorded by a
+// container of its own, and checks the exact tally and that no function
+// container is left.
+//
 // The suite only has tests. Without a reachable daemon (or a Swarm
 // manager) it skips, unless CI=true, where it fails. The frozen-daemon
 // scenario stops every container of the machine for 20 s: it runs only
