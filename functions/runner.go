@@ -67,7 +67,8 @@ type Tasker interface {
 }
 
 // ContainerRunner runs image jobs as containers through a Tasker, on one
-// fixed network. The container's settings (caps, user, read-only root,
+// fixed network (the guard attaches its own and ignores it). A guard that
+// refuses a run for the service's run limit answers ErrBusy. The container's settings (caps, user, read-only root,
 // no privileges) are the Tasker's forced-safe ones: a job cannot change
 // them.
 type ContainerRunner struct {
@@ -95,6 +96,12 @@ func (r *ContainerRunner) Run(ctx context.Context, job Job) (Output, error) {
 		// The task's own timeout, not the caller's context nor a slow
 		// daemon call.
 		return out, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	var ge *spawner.GuardError
+	if errors.As(err, &ge) && ge.Rule == spawner.RuleRateLimited {
+		// The guard runs a bounded number of containers per service: the
+		// caller is told to come back, as when its own slots are taken.
+		return out, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return out, err
 }

@@ -36,6 +36,8 @@ func TestContainerRunner(t *testing.T) {
 		{"own timeout", fmt.Errorf("spawner: task x: %w", spawner.ErrTaskTimeout), ErrTimeout},
 		{"a daemon call's deadline", fmt.Errorf("spawner: task x: start: %w", context.DeadlineExceeded), nil},
 		{"other", errors.New("no such image"), nil},
+		{"guard's run limit", fmt.Errorf("spawner: guard: %w", &spawner.GuardError{Status: 429, Rule: spawner.RuleRateLimited}), ErrBusy},
+		{"guard's allow-list", &spawner.GuardError{Status: 403, Rule: spawner.RuleNotAllowedImage}, nil},
 	}
 	for _, tt := range tests {
 		ft := &fakeTasker{res: spawner.TaskResult{ExitCode: 0, Stdout: []byte("out"), Stderr: []byte("err")}, err: tt.err}
@@ -48,7 +50,7 @@ func TestContainerRunner(t *testing.T) {
 			t.Errorf("%s: no error", tt.name)
 		case tt.want != nil && !errors.Is(err, tt.want):
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
-		case tt.want == nil && (errors.Is(err, ErrTimeout) || errors.Is(err, ErrOutputTooLarge)):
+		case tt.want == nil && (errors.Is(err, ErrTimeout) || errors.Is(err, ErrOutputTooLarge) || errors.Is(err, ErrBusy)):
 			t.Errorf("%s: %v, want a plain error", tt.name, err)
 		}
 		s := ft.specs[0]

@@ -275,6 +275,8 @@ func (s *Set) run(ctx context.Context, x *fn, job Job) (Result, error) {
 		outcome = outcomeTimeout
 	case errors.Is(err, ErrOutputTooLarge):
 		outcome = outcomeTooLarge
+	case errors.Is(err, ErrBusy):
+		outcome = outcomeShed // refused further on (the guard's run limit)
 	case err != nil && ctx.Err() != nil:
 		outcome = outcomeCanceled
 	case err != nil:

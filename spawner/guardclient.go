@@ -275,8 +275,9 @@ func (g *GuardClient) CanAct(ctx context.Context) bool {
 // Tasks.RunTask. The guard decides the container's settings (spec.Network
 // is not sent: the guard attaches the network it is configured with);
 // refusals are *GuardError (RuleNotAllowedImage, ...). A run the guard
-// killed at its timeout is an error wrapping context.DeadlineExceeded,
-// one killed for its output ErrOutputLimit, as from Tasks.RunTask.
+// killed at its timeout is an error wrapping ErrTaskTimeout (and so
+// context.DeadlineExceeded), one killed for its output ErrOutputLimit, as
+// from Tasks.RunTask.
 func (g *GuardClient) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, error) {
 	req := GuardRunRequest{Image: spec.Image, Args: spec.Args, Env: spec.Env, Stdin: spec.Stdin}
 	if spec.Timeout > 0 {
@@ -291,7 +292,7 @@ func (g *GuardClient) RunTask(ctx context.Context, spec TaskSpec) (TaskResult, e
 	var ge *GuardError
 	switch {
 	case errors.As(err, &ge) && ge.Rule == RuleRunTimeout:
-		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w: %w", spec.Image, context.DeadlineExceeded, ge)
+		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w: %w", spec.Image, ErrTaskTimeout, ge)
 	case errors.As(err, &ge) && ge.Rule == RuleOutputTooLarge:
 		return TaskResult{}, fmt.Errorf("spawner: guard: task %s: %w: %w", spec.Image, ErrOutputLimit, ge)
 	}

@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +17,11 @@ import (
 
 // startFunctions builds the function set when functions are configured
 // (MITOSIS_FUNCTIONS, WithFunctions): exec: functions run as local
-// programs, image functions as containers on the engine (DOCKER_HOST or
-// the default socket), each container labelled with this replica and its
-// service. Leftovers of a crashed predecessor are swept in the
+// programs, image functions as containers through the guard when the
+// swarm driver scales through one (the guard decides their settings,
+// network and labels, and sweeps them), else on the engine (DOCKER_HOST
+// or the default socket), each container labelled with this replica and
+// its service. Leftovers of a crashed predecessor are swept in the
 // background at start and every minute. No functions: nil.
 func (r *Replica) startFunctions(bg context.Context, o options, reg prometheus.Registerer) (*functions.Set, error) {
 	c := r.cfg.Functions
@@ -31,22 +35,31 @@ func (r *Replica) startFunctions(bg context.Context, o options, reg prometheus.R
 	runners := functions.Runners{Exec: &functions.ProcessRunner{
 		Env: pathOf(o.environ), MaxOutput: c.MaxOutput, MaxStderr: c.MaxStderr,
 	}}
-	var tasks *spawner.Tasks
-	for _, f := range c.Functions {
-		if f.Kind() != functions.KindImage || tasks != nil {
-			continue
+	var tasks *spawner.Tasks // nil through the guard, which sweeps its own
+	if slices.ContainsFunc(c.Functions, func(f functions.Function) bool { return f.Kind() == functions.KindImage }) {
+		var tasker functions.Tasker
+		if addr := guardAddress(r.cfg, dockerReachable(o.environ)); addr != "" {
+			g, err := guardClient(r.cfg, addr)
+			if err != nil {
+				return nil, fmt.Errorf("function containers through the guard %s: %w", addr, err)
+			}
+			r.closers = append(r.closers, func() error { g.Close(); return nil })
+			tasker = g
+			r.log.Info("function containers through the guard", "guard", addr)
+		} else {
+			engine, err := spawner.NewEngine(spawner.DefaultEngineConfig())
+			if err != nil {
+				return nil, err
+			}
+			r.closers = append(r.closers, engine.Close)
+			tc := c.TaskConfig()
+			tc.Owner, tc.Group = r.cfg.ReplicaID, r.cfg.Service
+			if tasks, err = spawner.NewTasks(engine, tc); err != nil {
+				return nil, err
+			}
+			tasker = tasks
 		}
-		engine, err := spawner.NewEngine(spawner.DefaultEngineConfig())
-		if err != nil {
-			return nil, err
-		}
-		r.closers = append(r.closers, engine.Close)
-		tc := c.TaskConfig()
-		tc.Owner, tc.Group = r.cfg.ReplicaID, r.cfg.Service
-		if tasks, err = spawner.NewTasks(engine, tc); err != nil {
-			return nil, err
-		}
-		runners.Image = &functions.ContainerRunner{Tasks: tasks, Network: c.Network}
+		runners.Image = &functions.ContainerRunner{Tasks: tasker, Network: c.Network}
 	}
 	set, err := functions.New(c, runners, reg, r.log)
 	if err != nil {

@@ -31,15 +31,9 @@ func guardAddress(c config.Config, socket bool) string {
 // engine; whether a guard answers is asked every tick, so scaling resumes
 // within a tick of one coming back.
 func guardDriver(c config.Config, addr string) (resolved, error) {
-	tok, err := spawner.ReadGuardToken("MITOSIS_GUARD_TOKEN_FILE", c.GuardTokenFile)
+	g, err := guardClient(c, addr)
 	if err != nil {
 		return resolved{}, fmt.Errorf("scaling through the guard %s: %w", addr, err)
-	}
-	cfg := spawner.DefaultGuardClientConfig(addr)
-	cfg.Token, cfg.Service = string(tok), c.Service
-	g, err := spawner.NewGuardClient(cfg)
-	if err != nil {
-		return resolved{}, err
 	}
 	service := func(ctx context.Context) string {
 		w, _ := g.Whoami(ctx) // empty on error: discovery reports it
@@ -52,4 +46,16 @@ func guardDriver(c config.Config, addr string) (resolved, error) {
 		canAct:  g.CanAct,
 		every:   c.Autoscale.Tick,
 	}, nil
+}
+
+// guardClient is a client of the guard at addr with the shared secret of
+// MITOSIS_GUARD_TOKEN_FILE, for this replica's service.
+func guardClient(c config.Config, addr string) (*spawner.GuardClient, error) {
+	tok, err := spawner.ReadGuardToken("MITOSIS_GUARD_TOKEN_FILE", c.GuardTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg := spawner.DefaultGuardClientConfig(addr)
+	cfg.Token, cfg.Service = string(tok), c.Service
+	return spawner.NewGuardClient(cfg)
 }
