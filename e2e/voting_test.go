@@ -26,9 +26,6 @@ services:
       MITOSIS_SCALE_DOWN_DELAY: 20s
       MITOSIS_TARGET_CONCURRENCY: "4"
       MITOSIS_MAX_REPLICAS: "4"
-      # A container start on an overlay network takes over a second on a
-      # busy node; more at once only slow the daemon down.
-      MITOSIS_FUNCTION_CONCURRENCY: "2"
       MITOSIS_SYNC_INTERVAL: 1s
       MITOSIS_DRAIN_DELAY: 2s
       MITOSIS_DRAIN_TIMEOUT: 15s
@@ -62,8 +59,9 @@ type votingResult struct {
 // TestVoting deploys examples/voting on the real Swarm: 150 voters vote
 // twice at once (the second vote changing the first) through the web
 // tier while it scales; every vote is recorded by its own function
-// container, /result/votes reports exactly a=100 b=50 within 30 s, and no
-// function container is left.
+// container, run by the guard (the web tier has no socket),
+// /result/votes reports exactly a=100 b=50 within 30 s, and no function
+// container is left.
 func TestVoting(t *testing.T) {
 	requireDocker(t)
 	id := randomName()
@@ -71,6 +69,7 @@ func TestVoting(t *testing.T) {
 	h.service, h.network = h.stack+"_web", h.stack+"_votes"
 	t.Cleanup(func() {
 		h.cleanup()
+		h.removeGuardSecret()
 		_, _ = h.docker("volume", "rm", h.stack+"_votes-data")
 	})
 	start := time.Now()
@@ -84,7 +83,9 @@ func TestVoting(t *testing.T) {
 	if err := os.WriteFile(override, []byte(votingOverride), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	merged, err := run(context.Background(), time.Minute, []string{"VOTING_IMAGE=" + h.image, "VOTING_NETWORK=" + h.network},
+	h.createGuardSecret()
+	merged, err := run(context.Background(), time.Minute, []string{"VOTING_IMAGE=" + h.image, "VOTING_NETWORK=" + h.network,
+		"VOTING_GUARD_SECRET=" + h.guardSecret()},
 		"docker", "stack", "config", "-c", "../examples/voting/stack.yml", "-c", override)
 	if err != nil {
 		t.Fatal(err)
@@ -98,15 +99,26 @@ func TestVoting(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stack %s up after %s", h.stack, time.Since(start).Round(time.Second))
+	// The web tier holds no socket and is not root: its function
+	// containers go through the guard.
+	spec := h.mustDocker("service", "inspect", "--format",
+		"{{json .Spec.TaskTemplate.ContainerSpec.Mounts}} {{.Spec.TaskTemplate.ContainerSpec.User}}", h.service)
+	if strings.Contains(spec, "docker.sock") || !strings.Contains(spec, "65532") {
+		t.Errorf("web service mounts and user: %s; want no socket and user 65532", spec)
+	}
 
-	// Watch REPLICAS while the voters vote.
+	// Watch REPLICAS and the function containers while the voters vote.
 	stopWatch := watchPeak(500*time.Millisecond, func() (int, error) {
 		r, _, err := h.replicas()
 		return r, err
 	})
+	stopRuns := watchPeak(250*time.Millisecond, func() (int, error) {
+		out, err := h.docker("ps", "-q", "--filter", "label="+spawner.LabelTaskGroup+"="+h.service)
+		return len(strings.Fields(out)), err
+	})
 	out, err := run(context.Background(), 10*time.Minute, nil, "docker", "run", "--rm", "--label", "mitosis.e2e="+h.stack,
 		"--network", h.network, "--entrypoint", "/voting", h.image, "voters", "-url", "http://web:8080", "-voters", "150", "-wait", "30s", "-timeout", "4m")
-	peak := stopWatch()
+	peak, runs := stopWatch(), stopRuns()
 	var res votingResult
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &res); jerr != nil {
@@ -114,7 +126,11 @@ func TestVoting(t *testing.T) {
 		t.Fatalf("voters: %v; output %q", err, out)
 	}
 	t.Logf("voters: %s", lines[len(lines)-1])
-	t.Logf("REPLICAS peaked at %d during the votes", peak)
+	t.Logf("REPLICAS peaked at %d during the votes; at most %d record containers seen at once", peak, runs)
+	// 4 replicas at most, 2 record runs each (MITOSIS_FUNCTION_CONCURRENCY).
+	if runs == 0 || runs > 8 {
+		t.Errorf("saw %d record containers at once, want 1..8", runs)
+	}
 	if err != nil || res.Recorded != 300 || res.Failed != 0 || !res.Matched || res.Got["a"] != 100 || res.Got["b"] != 50 {
 		h.dump()
 		t.Errorf("votes: %d recorded, %d failed, tally %v (matched %t); want 300, 0, a=100 b=50 (first failure %q)",

@@ -8,6 +8,9 @@
 //	voting store           the votes: bbolt on a volume behind a small HTTP API
 //	voting record          the function: writes one vote (VOTER_ID, VOTE) to the store
 //	voting voters          a load of simulated voters, for tests and demos
+//	voting guard           mitosis's guard: on Swarm, the only holder of the
+//	                       Docker socket; scales the web tier and runs the
+//	                       record containers for it
 //	voting healthcheck     [-store] the HEALTHCHECK of the images (no shell in them)
 //
 // See README.md next to this file.
@@ -28,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mitosis-run/mitosis/functions"
+	"github.com/mitosis-run/mitosis/guard"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/internal/replica"
@@ -51,10 +55,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return record(args, stdout, stderr)
 	case "voters":
 		return voters(args, stdout, stderr)
+	case "guard":
+		return guard.Main(args, environ, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, environ, stderr)
 	}
-	fmt.Fprintf(stderr, "voting: unknown role %q: web (default), store, record, voters or healthcheck\n", role)
+	fmt.Fprintf(stderr, "voting: unknown role %q: web (default), store, record, voters, guard or healthcheck\n", role)
 	return 2
 }
 
