@@ -287,3 +287,36 @@ func TestParseWordsAndCommand(t *testing.T) {
 		t.Errorf("Load with a bare word: %v", err)
 	}
 }
+
+// TestFunctionsSettings: MITOSIS_FUNCTIONS and the MITOSIS_FUNCTION_*
+// limits load, survive the trip through Environ (what a child replica of
+// the process driver gets), and a bad entry is one line naming it.
+func TestFunctionsSettings(t *testing.T) {
+	env := []string{"MITOSIS_FUNCTIONS=/record=voting:1 record, /job;async=exec:./job -v", "MITOSIS_FUNCTION_CONCURRENCY=2",
+		"MITOSIS_FUNCTION_NETWORK=app_votes", "MITOSIS_FUNCTION_TIMEOUT=10s"}
+	c, _, _, err := Load(env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Functions.Functions) != 2 || c.Functions.Functions[1].Command != "./job" || !c.Functions.Functions[1].Async ||
+		c.Functions.Concurrency != 2 || c.Functions.Network != "app_votes" || c.Functions.Timeout != 10*time.Second {
+		t.Fatalf("functions config %+v", c.Functions)
+	}
+	again, _, _, err := Load(c.Environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := again.Functions.Functions, c.Functions.Functions; len(got) != len(want) || got[0].String() != want[0].String() || got[1].String() != want[1].String() {
+		t.Fatalf("after Environ: %+v, want %+v", got, want)
+	}
+	for _, bad := range []struct{ env, want string }{
+		{"MITOSIS_FUNCTIONS=/x=--privileged", `entry "/x=--privileged"`},
+		{"MITOSIS_FUNCTION_NETWORK=host", "MITOSIS_FUNCTION_NETWORK=host"},
+		{"MITOSIS_FUNCTION_CONCURRENCY=0", "MITOSIS_FUNCTION_CONCURRENCY=0"},
+	} {
+		_, _, _, err := Load([]string{bad.env}, nil)
+		if lines := errLines(err); len(lines) != 1 || !strings.Contains(lines[0], bad.want) {
+			t.Errorf("%s: %q, want one line naming %s", bad.env, lines, bad.want)
+		}
+	}
+}
