@@ -78,8 +78,15 @@ type Docker struct {
 	selfID string
 	cfg    DockerConfig
 
-	mu      sync.Mutex // serialises Scale, guards version
+	mu      sync.Mutex // serialises Scale, guards version and refused
 	version uint64
+	// refused is what the last Scale could not start: how many clones
+	// short of its n, and the engine's first error. Status reports them as
+	// pending until a Scale needs no new clone or starts them all.
+	refused struct {
+		n   int
+		msg string
+	}
 
 	rmu   sync.Mutex // guards the fields below (resolve)
 	root  string     // root container id, "" until resolved
@@ -171,7 +178,8 @@ func live(c containerInfo) bool {
 }
 
 // Status counts the root plus its clones: Desired = root + clones created
-// or running, Running = those running.
+// or running + those the last Scale could not start, Running = those
+// running, Pending = those the engine refused (with its error).
 func (d *Docker) Status(ctx context.Context) (Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -182,7 +190,10 @@ func (d *Docker) Status(ctx context.Context) (Status, error) {
 }
 
 func (d *Docker) status(ctx context.Context) (Status, error) {
-	st := Status{Desired: 1, Version: d.version}
+	st := Status{Desired: 1 + d.refused.n, Version: d.version, Pending: d.refused.n}
+	if st.Pending > 0 {
+		st.PendingReason, st.PendingMessage = pendingReason(d.refused.msg, true), d.refused.msg
+	}
 	root, err := d.api.inspectContainer(ctx, d.root)
 	switch {
 	case err == nil && root.State == "running":
@@ -241,8 +252,12 @@ func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
 	}
 	d.version++ // something may change from here on: stale readers must re-read
 	have := 1 + len(alive)
+	d.refused.n, d.refused.msg = 0, ""
 	for ; have < n; have++ {
 		if err := d.spawn(ctx); err != nil {
+			// The engine refused (a port, resources, a missing image...):
+			// the rest would fail alike. Status shows them as pending.
+			d.refused.n, d.refused.msg = n-have, err.Error()
 			errs = append(errs, err)
 			break
 		}

@@ -312,3 +312,55 @@ func TestDockerCloneEnv(t *testing.T) {
 		t.Fatalf("%d clones, want 1", n)
 	}
 }
+
+// Clones the engine refuses are pending in Status, with its words, until a
+// Scale needs none or starts them; nothing is retried on its own.
+func TestDockerRefusedClonesArePending(t *testing.T) {
+	f := dockerFake(t)
+	clone(f, 1, "running")
+	d := newTestDocker(t, f, rootID[:12])
+	f.CreateError = "Conflict: cannot allocate memory"
+	if err := d.Scale(context.Background(), 5, 0); err == nil {
+		t.Fatal("Scale with create failing: no error")
+	}
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Desired != 5 || st.Running != 2 || st.Pending != 3 || st.PendingReason != PendingEngine ||
+		!strings.Contains(st.PendingMessage, "cannot allocate memory") {
+		t.Fatalf("Status = %+v, want desired 5, running 2, 3 pending (engine)", st)
+	}
+	creates := func() int {
+		n := 0
+		for _, c := range f.calls() {
+			if c == "POST /containers/create" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := creates(); n != 1 {
+		t.Fatalf("%d creates, want 1: the first refusal stops the step", n)
+	}
+	// The autoscaler settles on what runs: the refusal is forgotten.
+	if err := d.Scale(context.Background(), 2, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = d.Status(context.Background()); st.Desired != 2 || st.Pending != 0 || st.PendingReason != "" {
+		t.Fatalf("after scaling to what runs Status = %+v, want 2 and none pending", st)
+	}
+	// A port refusal is named as such.
+	f.CreateError, f.StartError = "", "Bind for 0.0.0.0:8080 failed: port is already allocated"
+	_ = d.Scale(context.Background(), 3, st.Version)
+	if st, _ = d.Status(context.Background()); st.Pending != 1 || st.PendingReason != PendingPort {
+		t.Fatalf("Status = %+v, want 1 pending (port)", st)
+	}
+	f.StartError = ""
+	if err := d.Scale(context.Background(), 3, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = d.Status(context.Background()); st.Desired != 3 || st.Running != 3 || st.Pending != 0 {
+		t.Fatalf("once the engine accepts Status = %+v, want 3 running, none pending", st)
+	}
+}

@@ -352,6 +352,12 @@ type serviceInfo struct {
 	// StopGrace is the tasks' stop_grace_period: how long Swarm waits
 	// after SIGTERM before it kills (Docker's default 10 s when unset).
 	StopGrace time.Duration
+	// Unplaced counts tasks meant to run that the scheduler left pending
+	// with an explanation (Status.Err, "no suitable node (...)");
+	// UnplacedMsg is the first such explanation. Read only when fewer
+	// tasks run than the spec asks for.
+	Unplaced    int
+	UnplacedMsg string
 }
 
 // defaultStopGrace is Docker's stop grace when a spec sets none.
@@ -384,21 +390,55 @@ func (e *Engine) service(ctx context.Context, name string) (serviceInfo, error) 
 		}
 		if s.ServiceStatus != nil {
 			si.Running = int(s.ServiceStatus.RunningTasks)
-			return si, nil
+			if si.Running >= si.Replicas {
+				return si, nil // all run: none can be pending, spare the task list
+			}
 		}
 		tasks, err := e.cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
 			filters.Arg("service", s.ID), filters.Arg("desired-state", "running"))})
 		if err != nil {
 			return serviceInfo{}, err
 		}
+		running := 0
 		for _, t := range tasks {
-			if t.Status.State == swarm.TaskStateRunning {
-				si.Running++
+			switch {
+			case t.Status.State == swarm.TaskStateRunning:
+				running++
+			case t.Status.State == swarm.TaskStatePending && t.Status.Err != "":
+				// The scheduler explains a task it cannot place; one it
+				// has not looked at yet carries no error.
+				if si.Unplaced == 0 {
+					si.UnplacedMsg = t.Status.Err
+				}
+				si.Unplaced++
 			}
+		}
+		if s.ServiceStatus == nil {
+			si.Running = running
 		}
 		return si, nil
 	}
 	return serviceInfo{}, fmt.Errorf("service %q: %w", name, errNotFound)
+}
+
+// placement fingerprints the nodes that can take new tasks: the sorted
+// ids of the nodes that are ready and active. Any change (a node joins,
+// leaves, goes down, is drained or paused, comes back) changes it.
+func (e *Engine) placement(ctx context.Context) (string, error) {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	nodes, err := e.cli.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, n := range nodes {
+		if n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive {
+			ids = append(ids, n.ID)
+		}
+	}
+	slices.Sort(ids)
+	return fmt.Sprintf("%d:%s", len(ids), strings.Join(ids, ",")), nil
 }
 
 // staleVersionError reports that the service changed since the caller

@@ -92,6 +92,9 @@ type fakeEngine struct {
 	Containers   map[string]*fakeContainer
 	// Tasks answer GET /tasks (filtered by service and desired-state).
 	Tasks []swarm.Task
+	// Nodes answer GET /nodes; NodesError makes it answer 503.
+	Nodes      []swarm.Node
+	NodesError string
 	// UpdateError, if set, is the message of a 500 answer to every
 	// service update (e.g. "update out of sequence").
 	UpdateError string
@@ -229,6 +232,12 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, list)
 	case parts[0] == "services":
 		f.serveServices(w, r, parts)
+	case r.Method == http.MethodGet && p == "/nodes":
+		if f.NodesError != "" {
+			apiError(w, 503, f.NodesError)
+			return
+		}
+		writeJSON(w, 200, append([]swarm.Node{}, f.Nodes...))
 	case parts[0] == "containers":
 		f.serveContainers(w, r, parts)
 	case r.Method == http.MethodPost && parts[0] == "networks" && len(parts) == 3 && parts[2] == "connect":

@@ -45,6 +45,7 @@ type swarmAPI interface {
 	inspectContainer(ctx context.Context, id string) (containerInfo, error)
 	service(ctx context.Context, name string) (serviceInfo, error)
 	scaler
+	placement(ctx context.Context) (string, error)
 }
 
 // Swarm scales the own Swarm service: Status reads its replicas, running
@@ -122,7 +123,10 @@ func (s *Swarm) Service(ctx context.Context) (string, error) {
 }
 
 // Status reads the own service: Desired = spec replicas, Running = running
-// tasks, Version = the service's version index.
+// tasks, Pending = tasks the scheduler cannot place (with its
+// explanation), Placement = the nodes available for new tasks, Version =
+// the service's version index. A failure to list the nodes leaves
+// Placement empty rather than failing the Status.
 func (s *Swarm) Status(ctx context.Context) (Status, error) {
 	name, err := s.Service(ctx)
 	if err != nil {
@@ -132,7 +136,12 @@ func (s *Swarm) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{Desired: si.Replicas, Running: si.Running, Version: si.Version}, nil
+	st := Status{Desired: si.Replicas, Running: si.Running, Version: si.Version, Pending: si.Unplaced}
+	if st.Pending > 0 {
+		st.PendingReason, st.PendingMessage = pendingReason(si.UnplacedMsg, false), si.UnplacedMsg
+	}
+	st.Placement, _ = s.api.placement(ctx)
+	return st, nil
 }
 
 // StopGrace reads the own service's stop_grace_period, so a replica can

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/swarm"
 )
 
 const selfID = "0123456789ab"
@@ -25,7 +27,12 @@ func swarmFake(t *testing.T) *fakeEngine {
 		Spec: json.RawMessage(`{"Name":"app_mitosis_db","Mode":{"Replicated":{"Replicas":1}},"TaskTemplate":{"ContainerSpec":{"Image":"db:1"}}}`)}
 	f.addContainer(&fakeContainer{ID: selfID + strings.Repeat("0", 52), Name: "app_mitosis.1.abc", State: "running",
 		Config: configWithLabels(map[string]string{labelSwarmServiceName: "app_mitosis", labelSwarmServiceID: "svc1"})})
+	f.Nodes = []swarm.Node{node("n1", swarm.NodeStateReady, swarm.NodeAvailabilityActive)}
 	return f
+}
+
+func node(id string, state swarm.NodeState, av swarm.NodeAvailability) swarm.Node {
+	return swarm.Node{ID: id, Spec: swarm.NodeSpec{Availability: av}, Status: swarm.NodeStatus{State: state}}
 }
 
 func newTestSwarm(t *testing.T, f *fakeEngine, service string) *Swarm {
@@ -49,7 +56,7 @@ func TestSwarmStatus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (Status{Desired: 2, Running: 2, Version: 14}); got != want {
+			if want := (Status{Desired: 2, Running: 2, Version: 14, Placement: "1:n1"}); got != want {
 				t.Fatalf("Status = %+v, want %+v", got, want)
 			}
 			if !slicesContain(f.calls(), "GET /services") {
@@ -312,5 +319,114 @@ func TestEngineRenegotiatesAfterFailedPing(t *testing.T) {
 	last := f.Paths[len(f.Paths)-1]
 	if !strings.HasPrefix(last, "/v1.41/") {
 		t.Fatalf("last request %s, want the negotiated /v1.41/", last)
+	}
+}
+
+func task(state swarm.TaskState, errMsg string) swarm.Task {
+	return swarm.Task{ServiceID: "svc1", DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: state, Err: errMsg}}
+}
+
+// A task the scheduler cannot place is pending with an explanation; one it
+// has not looked at yet, or one starting, is on its way and not pending.
+func TestSwarmStatusPending(t *testing.T) {
+	const portMsg = "no suitable node (host-mode port already in use on 1 node)"
+	tests := []struct {
+		name    string
+		running uint64
+		tasks   []swarm.Task
+		want    Status
+	}{
+		{"all run: no task list", 2, nil, Status{Desired: 2, Running: 2}},
+		{"one port-bound task pending", 1, []swarm.Task{
+			task(swarm.TaskStateRunning, ""), task(swarm.TaskStatePending, portMsg),
+		}, Status{Desired: 2, Running: 1, Pending: 1, PendingReason: PendingPort, PendingMessage: portMsg}},
+		{"not yet scheduled, starting", 0, []swarm.Task{
+			task(swarm.TaskStatePending, ""), task(swarm.TaskStateStarting, ""),
+		}, Status{Desired: 2, Running: 0}},
+		{"resources first", 0, []swarm.Task{
+			task(swarm.TaskStatePending, "no suitable node (insufficient resources on 2 nodes; host-mode port already in use on 1 node)"),
+			task(swarm.TaskStatePending, "no suitable node (insufficient resources on 2 nodes; host-mode port already in use on 1 node)"),
+		}, Status{Desired: 2, Pending: 2, PendingReason: PendingResources,
+			PendingMessage: "no suitable node (insufficient resources on 2 nodes; host-mode port already in use on 1 node)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := swarmFake(t)
+			f.Services["svc1"].Running, f.Tasks = tt.running, tt.tasks
+			got, err := newTestSwarm(t, f, "").Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want.Version, tt.want.Placement = 14, "1:n1"
+			if got != tt.want {
+				t.Fatalf("Status = %+v\nwant     %+v", got, tt.want)
+			}
+			if listed := slicesContain(f.calls(), "GET /tasks"); listed != (tt.tasks != nil) {
+				t.Errorf("task list called %t, want %t (calls %v)", listed, tt.tasks != nil, f.calls())
+			}
+		})
+	}
+}
+
+// Placement names the nodes that take new tasks; any change to that set
+// changes it, other nodes do not count, and a failed node list leaves it
+// unknown without failing the Status.
+func TestSwarmPlacement(t *testing.T) {
+	f := swarmFake(t)
+	s := newTestSwarm(t, f, "")
+	read := func() string {
+		t.Helper()
+		st, err := s.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Placement
+	}
+	f.Nodes = []swarm.Node{
+		node("n2", swarm.NodeStateReady, swarm.NodeAvailabilityActive),
+		node("n1", swarm.NodeStateReady, swarm.NodeAvailabilityActive),
+		node("n3", swarm.NodeStateDown, swarm.NodeAvailabilityActive),
+		node("n4", swarm.NodeStateReady, swarm.NodeAvailabilityDrain),
+	}
+	if got := read(); got != "2:n1,n2" {
+		t.Fatalf("placement %q, want 2:n1,n2", got)
+	}
+	f.Nodes[2].Status.State = swarm.NodeStateReady // n3 comes back
+	if got := read(); got != "3:n1,n2,n3" {
+		t.Fatalf("placement %q, want 3:n1,n2,n3", got)
+	}
+	f.Nodes[0].Spec.Availability = swarm.NodeAvailabilityPause
+	if got := read(); got != "2:n1,n3" {
+		t.Fatalf("placement %q, want 2:n1,n3", got)
+	}
+	f.NodesError = "This node is not a swarm manager."
+	if got := read(); got != "" {
+		t.Fatalf("placement %q with the node list failing, want empty", got)
+	}
+}
+
+func TestPendingReason(t *testing.T) {
+	tests := []struct {
+		msg    string
+		engine bool
+		want   string
+	}{
+		{"no suitable node (host-mode port already in use on 1 node)", false, PendingPort},
+		{"no suitable node (scheduling constraints not satisfied on 3 nodes)", false, PendingConstraint},
+		{"no suitable node (max replicas per node limit exceed)", false, PendingConstraint},
+		{"no suitable node (unsupported platform on 2 nodes)", false, PendingConstraint},
+		{"no suitable node (insufficient resources on 1 node)", false, PendingResources},
+		{"no suitable node (3 nodes not available for new tasks)", false, PendingNode},
+		{"no suitable node (no nodes in the cluster)", false, PendingNode},
+		// The most frequent explanation comes first.
+		{"no suitable node (2 nodes not available for new tasks; host-mode port already in use on 1 node)", false, PendingNode},
+		{"no suitable node", false, PendingOther},
+		{"Bind for 0.0.0.0:8080 failed: port is already allocated", true, PendingPort},
+		{"OCI runtime create failed: cannot allocate memory", true, PendingEngine},
+	}
+	for _, tt := range tests {
+		if got := pendingReason(tt.msg, tt.engine); got != tt.want {
+			t.Errorf("pendingReason(%q, %t) = %q, want %q", tt.msg, tt.engine, got, tt.want)
+		}
 	}
 }
