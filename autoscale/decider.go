@@ -53,12 +53,17 @@ type Decision struct {
 	ShedDelta uint64 `json:"shed_delta"`
 	Ready     int    `json:"ready"`
 	Current   int    `json:"current"`
-	// Running is how many replicas the platform reported running, filled in
-	// by the Loop (0 when its Status failed).
-	Running int    `json:"running"`
-	Desired int    `json:"desired"`
-	Reason  string `json:"reason"`
-	Panic   bool   `json:"panic"`
+	Desired   int    `json:"desired"`
+	// Running is how many replicas the platform reported running (0 when
+	// its Status failed); Pending and PendingReason are what it could not
+	// place (see Platform); Cap is the most replicas it was found able to
+	// place, 0 when no cap holds.
+	Running       int    `json:"running"`
+	Pending       int    `json:"pending"`
+	PendingReason string `json:"pending_reason,omitempty"`
+	Cap           int    `json:"cap,omitempty"`
+	Reason        string `json:"reason"`
+	Panic         bool   `json:"panic"`
 	// Leader reports whether this replica was the one allowed to act.
 	Leader bool `json:"leader"`
 	// Acted is true when Scale was called and succeeded.
@@ -141,6 +146,8 @@ type Decider struct {
 
 	panicSince time.Time // last time the panic window was over threshold; zero: calm
 	panicMax   int       // highest count asked for in this panic
+
+	placed placementCap // what the platform could place, while it could not place all
 }
 
 // NewDecider returns a Decider for a validated cfg.
@@ -205,15 +212,23 @@ func replicasFor(c, target float64) int {
 	return int(math.Ceil(c/target - epsilon))
 }
 
-// Decide returns the desired replicas given the current ones (what the
-// platform is asked to run). Each call advances the panic state and the
-// scale-down delay, so call it once per tick with a non-decreasing now.
-func (d *Decider) Decide(now time.Time, current int) Decision {
+// Decide returns the desired replicas given what the platform reported
+// (p.Desired is the current count). Each call advances the panic state,
+// the scale-down delay and the placement cap, so call it once per tick
+// with a non-decreasing now.
+func (d *Decider) Decide(now time.Time, p Platform) Decision {
 	cfg := d.cfg
-	dec := Decision{Time: now, Current: current}
+	current := p.Desired
+	dec := Decision{Time: now, Current: current, Running: p.Running, Pending: p.Pending, PendingReason: p.PendingReason}
 	var why []string
 	explain := func(format string, args ...any) { why = append(why, fmt.Sprintf(format, args...)) }
+	placeNote := d.placed.observe(now, p, placementRetryTicks*cfg.Tick)
 	finish := func(n int) Decision {
+		if placeNote != "" {
+			why = append([]string{placeNote}, why...)
+		}
+		n = d.placed.limit(n, explain)
+		dec.Cap = d.placed.n
 		if c := cfg.clamp(n); c != n {
 			if c > n {
 				explain("raised to min %d", c)

@@ -26,7 +26,7 @@ func (w *walker) tick(s Sample) Decision {
 	w.now = w.now.Add(w.cfg.Tick)
 	s.Time = w.now
 	w.d.Record(s)
-	dec := w.d.Decide(w.now, w.cur)
+	dec := w.d.Decide(w.now, Current(w.cur))
 	w.cur = dec.Desired
 	return dec
 }
@@ -241,7 +241,7 @@ func TestDecideSLO(t *testing.T) {
 				q := tt.queued[max(0, len(tt.queued)-20+i)]
 				d.Record(Sample{Time: now, Concurrency: 18, Queued: q, P95: tt.p95, Ready: 3})
 			}
-			dec := d.Decide(now, 3)
+			dec := d.Decide(now, Current(3))
 			if dec.Desired != tt.want {
 				t.Fatalf("desired %d (%s), want %d", dec.Desired, dec.Reason, tt.want)
 			}
@@ -292,7 +292,7 @@ func TestDecideShedIsDemand(t *testing.T) {
 func TestDecideWarmUpAndNoData(t *testing.T) {
 	cfg := DefaultConfig()
 	d := NewDecider(cfg)
-	if dec := d.Decide(t0, 4); dec.Desired != 4 || !strings.Contains(dec.Reason, "no samples") {
+	if dec := d.Decide(t0, Current(4)); dec.Desired != 4 || !strings.Contains(dec.Reason, "no samples") {
 		t.Fatalf("no data: desired %d (%s), want 4 held", dec.Desired, dec.Reason)
 	}
 	// A fresh decider at 10 replicas seeing no load keeps them for
@@ -319,11 +319,11 @@ func TestDecideIgnoresOldAndFutureSamples(t *testing.T) {
 	d := NewDecider(cfg)
 	d.Record(Sample{Time: t0, Concurrency: 70})
 	d.Record(Sample{Time: t0.Add(-time.Second), Concurrency: 700}) // out of order: dropped
-	if dec := d.Decide(t0, 10); dec.Desired != 10 || dec.Samples != 1 {
+	if dec := d.Decide(t0, Current(10)); dec.Desired != 10 || dec.Samples != 1 {
 		t.Fatalf("desired %d from %d samples (%s), want 10 from 1", dec.Desired, dec.Samples, dec.Reason)
 	}
 	d.Record(Sample{Time: t0.Add(time.Minute), Concurrency: 700}) // later than now
-	if dec := d.Decide(t0, 10); dec.Desired != 10 {
+	if dec := d.Decide(t0, Current(10)); dec.Desired != 10 {
 		t.Fatalf("a sample after now counted: desired %d (%s)", dec.Desired, dec.Reason)
 	}
 }

@@ -12,8 +12,12 @@
 //     window. Desired = ceil(concurrency / (target × utilisation)); one more
 //     while p95 is over the SLO with requests queued; panic mode on bursts
 //     scales up at once and blocks scale-down; rate limits, a scale-down
-//     delay, a warm-up and hard min/max bound the result. Every decision
-//     carries a human reason.
+//     delay, a warm-up and hard min/max bound the result. When the
+//     platform cannot place what it was asked for (Platform.Pending), the
+//     desired count is capped at what runs and the cap is remembered until
+//     the placement changes or a probe of one replica more runs, so the
+//     count does not climb past what can run. Every decision carries a
+//     human reason ("pending: ..." for placement).
 //   - The election (Leader): the ready replica with the smallest id among
 //     those able to scale acts; the others decide the same way and wait.
 //   - The loop (Loop): every tick, sample, read the driver's Status, decide,

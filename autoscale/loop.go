@@ -157,16 +157,14 @@ func (l *Loop) Step(ctx context.Context, now time.Time) Decision {
 
 	leader := l.el.IsLeader()
 	st, statusErr := l.status(ctx, now, leader)
-	current := st.Desired
+	p := Platform{Status: st}
 	if statusErr != nil {
-		current = s.Ready // the best guess of what runs
+		p = Current(s.Ready) // the best guess of what runs
+		p.Unknown = true
 	}
 
-	d := l.dec.Decide(now, current)
+	d := l.dec.Decide(now, p)
 	d.Leader = leader
-	if statusErr == nil {
-		d.Running = st.Running
-	}
 	var scaleErr error
 	switch {
 	case statusErr != nil:

@@ -446,3 +446,39 @@ func TestNewLoopRejects(t *testing.T) {
 		t.Error("registering the metrics twice did not fail")
 	}
 }
+
+// TestLoopPendingCapsAndReports: the platform cannot place 9 of 10; the
+// leader scales to what runs, says why in the log, and the pending
+// replicas show in mitosis_replicas_pending by reason.
+func TestLoopPendingCapsAndReports(t *testing.T) {
+	r := newRig(t, DefaultConfig(), 10, 70)
+	r.drv.St = spawner.Status{Desired: 10, Running: 1, Pending: 9, PendingReason: spawner.PendingPort,
+		PendingMessage: "no suitable node (host-mode port already in use on 1 node)", Placement: "1:n1", Version: 7}
+	d := r.step()
+	if d.Desired != 1 || d.Result != ResultOK || d.Pending != 9 || d.Cap != 1 {
+		t.Fatalf("decision %+v, want scaled to 1 with 9 pending", d)
+	}
+	if got := r.metric(t, "mitosis_replicas_pending", map[string]string{"reason": "port"}); got != 9 {
+		t.Errorf("mitosis_replicas_pending{reason=port} = %g, want 9", got)
+	}
+	if got := r.metric(t, "mitosis_replicas_pending", map[string]string{"reason": "resources"}); got != 0 {
+		t.Errorf("mitosis_replicas_pending{reason=resources} = %g, want 0", got)
+	}
+	if !strings.Contains(r.logs.String(), "pending: 9 of 10 cannot be placed (port: no suitable node") {
+		t.Errorf("log does not explain the pending replicas:\n%s", r.logs)
+	}
+	r.drv.set(func(f *fakeDriver) {
+		f.St.Running, f.St.Pending, f.St.PendingReason, f.St.PendingMessage = 1, 0, "", ""
+	})
+	for range 5 {
+		if d := r.step(); d.Desired != 1 || d.Cap != 1 {
+			t.Fatalf("with the cap remembered: %+v, want 1", d)
+		}
+	}
+	if got := r.metric(t, "mitosis_replicas_pending", map[string]string{"reason": "port"}); got != 0 {
+		t.Errorf("mitosis_replicas_pending{reason=port} = %g once none pend, want 0", got)
+	}
+	if s := r.drv.scales(); len(s) != 1 {
+		t.Errorf("scale calls %v, want one (to 1)", s)
+	}
+}

@@ -92,7 +92,7 @@ func TestJoiningMemberIsNoBurst(t *testing.T) {
 		now = now.Add(DefaultConfig().Tick)
 		d.Record(SampleOf(now, members))
 	}
-	dec := d.Decide(now, 2)
+	dec := d.Decide(now, Current(2))
 	if dec.Panic || dec.ShedDelta != 0 || dec.Desired > 2 {
 		t.Errorf("after a member joined with its shed count: %+v", dec)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mitosis-run/mitosis/spawner"
 )
 
 // metrics are the autoscaler's Prometheus series:
@@ -15,6 +17,8 @@ import (
 //	mitosis_replicas_min, mitosis_replicas_max      the configured bounds (for "at max" alerts)
 //	mitosis_platform_up                             1 while the platform (daemon, guard, process
 //	                                                table) answers the driver's Status, else 0
+//	mitosis_replicas_pending{reason}                replicas the platform cannot place, by reason
+//	                                                (port|constraint|resources|node|engine|other)
 //	mitosis_autoscale_panic                         1 while in panic mode
 //	mitosis_autoscale_leader                        1 if this replica is the one that acts
 //	mitosis_autoscale_concurrency{window}           averaged demand, window="stable|panic"
@@ -26,6 +30,7 @@ type metrics struct {
 	running, minR, maxR, platformUp               prometheus.Gauge
 	stableC, panicC                               prometheus.Gauge
 	events                                        map[[2]string]prometheus.Counter // {direction, result}
+	pending                                       map[string]prometheus.Gauge      // by reason
 }
 
 var (
@@ -47,6 +52,10 @@ func newMetrics(reg prometheus.Registerer, cfg Config) (*metrics, error) {
 		Name: "mitosis_scale_events_total",
 		Help: "Scale attempts by this replica, by direction (up|down) and result (ok|conflict|error|dry_run).",
 	}, []string{"direction", "result"})
+	pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mitosis_replicas_pending",
+		Help: "Replicas the platform is asked for but cannot place, by reason (port|constraint|resources|node|engine|other).",
+	}, []string{"reason"})
 	m := &metrics{
 		desired:      gauge("mitosis_replicas_desired", "Desired replicas of the last autoscale decision."),
 		current:      gauge("mitosis_replicas_current", "Current replicas: the driver's desired count, or the ready members when Status fails."),
@@ -60,6 +69,10 @@ func newMetrics(reg prometheus.Registerer, cfg Config) (*metrics, error) {
 		stableC:      conc.WithLabelValues("stable"),
 		panicC:       conc.WithLabelValues("panic"),
 		events:       map[[2]string]prometheus.Counter{},
+		pending:      map[string]prometheus.Gauge{},
+	}
+	for _, r := range spawner.PendingReasons {
+		m.pending[r] = pending.WithLabelValues(r)
 	}
 	m.minR.Set(float64(cfg.MinReplicas))
 	m.maxR.Set(float64(cfg.MaxReplicas))
@@ -74,7 +87,7 @@ func newMetrics(reg prometheus.Registerer, cfg Config) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.desired, m.current, m.running, m.minR, m.maxR, m.platformUp, m.panic, m.leader, m.lastDecision, conc, events} {
+	for _, c := range []prometheus.Collector{m.desired, m.current, m.running, m.minR, m.maxR, m.platformUp, m.panic, m.leader, m.lastDecision, conc, events, pending} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -96,6 +109,17 @@ func (m *metrics) observe(d Decision) {
 	m.lastDecision.Set(float64(d.Time.UnixNano()) / 1e9)
 	m.stableC.Set(d.StableConcurrency)
 	m.panicC.Set(d.PanicConcurrency)
+	reason := d.PendingReason
+	if _, ok := m.pending[reason]; !ok {
+		reason = spawner.PendingOther
+	}
+	for r, g := range m.pending {
+		if r == reason {
+			g.Set(float64(d.Pending))
+		} else {
+			g.Set(0)
+		}
+	}
 	dir := "up"
 	if d.Desired < d.Current {
 		dir = "down"

@@ -142,7 +142,7 @@ func (o *ours) period() time.Duration { return o.d.cfg.Tick }
 
 func (o *ours) decide(c *cluster, at time.Time, _ float64) int {
 	o.d.Record(c.sample(at))
-	return o.d.Decide(at, c.total()).Desired
+	return o.d.Decide(at, Current(c.total())).Desired
 }
 
 // hpa is the plain Kubernetes HPA rule with its default behaviour:
