@@ -9,8 +9,12 @@
 //     spec exactly as inspected with only the replica count changed, the
 //     service version being the CAS token ("update out of sequence" becomes
 //     a *ConflictError).
-//   - docker (Docker): sibling containers cloned from the original on a
-//     plain engine.
+//   - docker (Docker): sibling containers cloned from the original (the
+//     root) on a plain engine. No clone outlives its root for long: the
+//     root retires them when it drains (RetireClones), each clone drains
+//     and exits once the root is gone for RootGrace (WatchRoot), and a
+//     root that starts again adopts its own clones and retires a previous
+//     root's leftovers (Reconcile). See docker_root.go.
 //   - process (Process): sibling child processes of the same binary on free
 //     loopback ports; the embedded default when no Docker is configured.
 //     The parent counts as one replica. Children never outlive the parent:

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,11 +38,17 @@ type DockerConfig struct {
 	// example a cluster token this replica generated, so that clones and
 	// root trust each other's hops).
 	Env []string
+	// RootGrace is how long a clone waits, once its root container is not
+	// running, before it drains and exits (WatchRoot; default 10s). A root
+	// killed and brought back by its restart policy within it keeps its
+	// clones; a root that is gone for good leaves none behind for longer
+	// than RootGrace plus the clones' drain.
+	RootGrace time.Duration
 }
 
 // DefaultDockerConfig returns the defaults.
 func DefaultDockerConfig() DockerConfig {
-	return DockerConfig{DrainTimeout: 30 * time.Second, HardCap: 20}
+	return DockerConfig{DrainTimeout: 30 * time.Second, HardCap: 20, RootGrace: 10 * time.Second}
 }
 
 // Validate reports settings out of range.
@@ -49,6 +56,9 @@ func (c DockerConfig) Validate() error {
 	var errs []error
 	if c.DrainTimeout < time.Second || c.DrainTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("spawner: docker drain timeout = %s, must be in [1s; 10m] range", c.DrainTimeout))
+	}
+	if c.RootGrace < time.Second || c.RootGrace > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("spawner: docker root grace = %s, must be in [1s; 10m] range", c.RootGrace))
 	}
 	if c.HardCap < 1 || c.HardCap > 1000 {
 		errs = append(errs, fmt.Errorf("spawner: docker hard cap = %d, must be in [1; 1000] range", c.HardCap))
@@ -88,7 +98,10 @@ type Docker struct {
 		msg string
 	}
 
+	retiring atomic.Bool // RetireClones ran: no new clone
+
 	rmu   sync.Mutex // guards the fields below (resolve)
+	own   string     // own container id, "" until resolved
 	root  string     // root container id, "" until resolved
 	group string
 	nets  []string // the own container's networks, by name
@@ -141,7 +154,7 @@ func (d *Docker) resolve(ctx context.Context) error {
 		group = self.ID
 	}
 	d.nets = slices.Sorted(maps.Keys(self.IPs))
-	d.root, d.group = root, group
+	d.own, d.root, d.group = self.ID, root, group
 	return nil
 }
 
@@ -262,18 +275,10 @@ func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
 			break
 		}
 	}
-	// Retire in parallel: each stop may take the whole DrainTimeout.
-	var victims []string
-	for i := 0; have > n && i < len(alive); i, have = i+1, have-1 {
-		victims = append(victims, alive[i].ID)
+	// The newest first (clones lists them so), in parallel.
+	if have > n {
+		errs = append(errs, d.retireAll(ctx, alive[:min(have-n, len(alive))]))
 	}
-	retired := make([]error, len(victims))
-	var wg sync.WaitGroup
-	for i, id := range victims {
-		wg.Go(func() { retired[i] = d.retire(ctx, id) })
-	}
-	wg.Wait()
-	errs = append(errs, retired...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("spawner: docker: scale %s to %d: %w", d.group, n, err)
 	}
@@ -281,6 +286,9 @@ func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
 }
 
 func (d *Docker) spawn(ctx context.Context) error {
+	if d.retiring.Load() {
+		return errRetiring
+	}
 	id, err := d.api.cloneContainer(ctx, d.root, map[string]string{LabelParent: d.root, LabelGroup: d.group}, d.cfg.Env)
 	if err != nil {
 		if id != "" {

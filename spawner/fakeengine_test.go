@@ -98,8 +98,11 @@ type fakeEngine struct {
 	// UpdateError, if set, is the message of a 500 answer to every
 	// service update (e.g. "update out of sequence").
 	UpdateError string
-	// CreateError, StartError make create/start answer 500.
-	CreateError, StartError string
+	// CreateError, StartError make create/start answer 500; InspectError
+	// makes container inspection answer 500 (a daemon in trouble).
+	CreateError, StartError, InspectError string
+	// Stops records the ?t= (seconds) of each stop, by container id.
+	Stops map[string]string
 	// WaitDelay delays the answer of /wait (a task that runs long).
 	WaitDelay time.Duration
 	// RemoveFailures makes the first n container removals answer 500.
@@ -392,6 +395,8 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 		op = parts[2]
 	}
 	switch {
+	case r.Method == http.MethodGet && op == "json" && f.InspectError != "":
+		apiError(w, 500, f.InspectError)
 	case r.Method == http.MethodGet && op == "json":
 		base := &container.ContainerJSONBase{ID: c.ID, Name: "/" + c.Name, Created: c.Created.Format(time.RFC3339Nano),
 			State: &container.State{Status: container.ContainerState(c.State), Running: c.State == "running"}, HostConfig: &c.Host}
@@ -411,6 +416,12 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 	case r.Method == http.MethodPost && op == "attach":
 		f.attach(w, c)
 	case r.Method == http.MethodPost && (op == "stop" || op == "kill"):
+		if op == "stop" {
+			if f.Stops == nil {
+				f.Stops = map[string]string{}
+			}
+			f.Stops[c.ID] = r.URL.Query().Get("t")
+		}
 		c.exit()
 		if c.Host.AutoRemove {
 			delete(f.Containers, c.ID)

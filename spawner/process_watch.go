@@ -13,16 +13,26 @@ import (
 // the fallback for platforms without Linux's parent-death signal. When ctx
 // ends first, watching stops and the channel stays open.
 func WatchParent(ctx context.Context, pid int, every time.Duration) <-chan struct{} {
+	return watch(ctx, every, func() (gone, stop bool) { return os.Getppid() != pid, false })
+}
+
+// watch calls check now and every interval (non-positive: 1s) until it
+// reports gone, which closes the returned channel, or stop, which ends
+// watching with the channel left open, or until ctx ends.
+func watch(ctx context.Context, every time.Duration, check func() (gone, stop bool)) <-chan struct{} {
 	if every <= 0 {
 		every = time.Second
 	}
-	gone := make(chan struct{})
+	ch := make(chan struct{})
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if os.Getppid() != pid {
-				close(gone)
+			gone, stop := check()
+			if gone {
+				close(ch)
+			}
+			if gone || stop {
 				return
 			}
 			select {
@@ -32,5 +42,5 @@ func WatchParent(ctx context.Context, pid int, every time.Duration) <-chan struc
 			}
 		}
 	}()
-	return gone
+	return ch
 }
