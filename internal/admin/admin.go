@@ -16,12 +16,15 @@ import (
 
 // Platform is what the state document says of the platform.
 type Platform struct {
-	Driver   string `json:"driver"`
-	Desired  int    `json:"desired"`
-	Running  int    `json:"running"`
-	Leader   bool   `json:"leader"`
-	CanScale bool   `json:"can_scale"`
-	Error    string `json:"error,omitempty"`
+	Driver  string `json:"driver"`
+	Desired int    `json:"desired"`
+	Running int    `json:"running"`
+	// Pending replicas the platform cannot place, and why (spawner.Pending*).
+	Pending       int    `json:"pending,omitempty"`
+	PendingReason string `json:"pending_reason,omitempty"`
+	Leader        bool   `json:"leader"`
+	CanScale      bool   `json:"can_scale"`
+	Error         string `json:"error,omitempty"`
 }
 
 // Doc is the JSON of GET /_mitosis/state: this replica's load (the part

@@ -36,7 +36,8 @@ type platform struct {
 	token string
 	// poke, if set, asks the autoscale loop for an early tick: when the
 	// platform can be acted on again, a pending decision need not wait.
-	poke atomic.Pointer[func()]
+	poke   atomic.Pointer[func()]
+	docker *spawner.Docker // the docker driver, for its group's lifecycle; else nil
 }
 
 type statusResult struct {
@@ -67,6 +68,7 @@ func (p *platform) doc() *admin.Platform {
 	}
 	if l := p.last.Load(); l != nil {
 		d.Desired, d.Running = l.st.Desired, l.st.Running
+		d.Pending, d.PendingReason = l.st.Pending, l.st.PendingReason
 		if l.err != nil {
 			d.Error = l.err.Error()
 		}
@@ -98,7 +100,8 @@ type resolved struct {
 	// kill (swarm: the service's stop_grace_period), or is nil where that
 	// cannot be known.
 	stopGrace func(ctx context.Context) (time.Duration, error)
-	every     time.Duration // how often canAct is asked (0: 10s)
+	every     time.Duration   // how often canAct is asked (0: 10s)
+	docker    *spawner.Docker // the docker driver, or nil
 }
 
 // newPlatform picks the driver (MITOSIS_DRIVER, or what spawner.Detect
@@ -150,6 +153,7 @@ func newPlatform(ctx context.Context, c config.Config, environ []string, appCmd 
 			closeEngine(ctx)
 		}
 	}
+	p.docker = d.docker
 	if d.driver != nil {
 		p.driver = observed{Driver: spawner.WithLimits(d.driver, c.Autoscale.MinReplicas, c.Autoscale.MaxReplicas), p: p}
 		if d.canAct == nil {
@@ -238,7 +242,7 @@ func resolveDriver(kind string, c config.Config, engine *spawner.Engine, guard s
 		if err != nil {
 			return resolved{}, err
 		}
-		return resolved{driver: d, own: dockerDiscovery(d, portOf(c.AdminListen))}, nil
+		return resolved{driver: d, own: dockerDiscovery(d, portOf(c.AdminListen)), docker: d}, nil
 	}
 	return resolved{}, errors.New("MITOSIS_DRIVER=" + kind + ": unknown driver")
 }
@@ -286,6 +290,44 @@ func resolveDiscovery(ctx context.Context, c config.Config, kind string, d resol
 		}
 	}
 	return mode, nil, nil
+}
+
+// watchDocker, for the docker driver: the root reconciles its group once
+// (adopts its clones, retires a previous root's leftovers); a clone gets a
+// channel that closes when its root has been gone for the grace (nil for
+// other drivers: it never closes).
+func (p *platform) watchDocker(ctx context.Context, every time.Duration, log *slog.Logger) <-chan struct{} {
+	if p.docker == nil {
+		return nil
+	}
+	go func() {
+		adopted, retired, err := p.docker.Reconcile(ctx)
+		switch {
+		case err != nil:
+			log.Warn("docker driver: reconciling the group failed", "err", err)
+		case adopted+retired > 0:
+			log.Info("docker driver: group reconciled", "adopted", adopted, "retired_leftovers", retired)
+		}
+	}()
+	return p.docker.WatchRoot(ctx, every)
+}
+
+// retireClones, for the docker driver's root, retires its clones in the
+// background (they drain alongside the root); the channel closes when
+// they are gone or ctx ends. Other drivers: closed at once.
+func (p *platform) retireClones(ctx context.Context, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	if p.docker == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if err := p.docker.RetireClones(ctx); err != nil {
+			log.Warn("docker driver: retiring the clones failed", "err", err)
+		}
+	}()
+	return done
 }
 
 // ownService is MITOSIS_SERVICE, else what the driver finds out.

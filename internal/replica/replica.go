@@ -61,6 +61,7 @@ type Replica struct {
 	cancel   context.CancelFunc // stops the background loops
 	serveErr chan error
 	parent   <-chan struct{} // closed when the parent process is gone
+	rootGone <-chan struct{} // docker driver clone: closed when the root container is gone
 }
 
 // Start builds a replica from c (config.Load's result, or DefaultConfig
@@ -167,6 +168,7 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	if c.ParentPID > 0 {
 		r.parent = spawner.WatchParent(bg, c.ParentPID, 500*time.Millisecond)
 	}
+	r.rootGone = r.plat.watchDocker(bg, c.Health.Interval, r.log)
 	r.log.Info("serving", "listen", r.cfg.Listen, "admin", r.cfg.AdminListen, "https", r.https.addrs(),
 		"app", a.name, "driver", r.plat.kind, "discovery", r.plat.discoveryMode,
 		"max_inflight", c.Balancer.MaxInflight, "queue_max", c.Balancer.QueueMax)

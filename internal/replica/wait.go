@@ -29,6 +29,8 @@ func (r *Replica) Wait(ctx context.Context) int {
 		r.log.Info("signal received: draining", "delay", r.cfg.DrainDelay, "timeout", r.cfg.DrainTimeout)
 	case <-r.parent:
 		r.log.Info("parent process gone: draining")
+	case <-r.rootGone:
+		r.log.Info("root container gone: draining")
 	case <-childDone:
 		r.log.Error("the app exited: stopping", "status", app.ExitText(r.child.Err()))
 		r.cancel()
@@ -59,6 +61,9 @@ func (r *Replica) drain() int {
 
 	r.status.SetDraining()
 	r.h.SetDraining()
+	// The docker driver's root takes its clones with it; they drain
+	// alongside it.
+	clonesGone := r.plat.retireClones(dctx, r.log)
 	// A second signal during the drain means: stop now.
 	hurry, stopHurry := r.hurry()
 	defer stopHurry()
@@ -105,6 +110,10 @@ func (r *Replica) drain() int {
 	if err := r.closeFunctions(dctx); err != nil {
 		r.log.Error("drain incomplete", "err", err)
 		status = 1
+	}
+	select {
+	case <-clonesGone:
+	case <-dctx.Done():
 	}
 	r.cancel()
 	r.plat.close(dctx)
