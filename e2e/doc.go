@@ -9,6 +9,9 @@
 //     fall back, with no failed request;
 //   - `docker kill` of a task under load fails no GET, and Swarm's
 //     replacement joins the pool;
+//   - the docker driver leaves no clone behind its root container
+//     (docker stop, docker kill, and a kill followed by a start, which
+//     adopts the clones);
 //   - a frozen daemon (SIGSTOP for 20 s; with Swarm, stopping dockerd
 //     kills the containers) does not stop serving, and scaling works
 //     again once it thaws;

@@ -410,8 +410,11 @@ func (l *load) result() loadResult {
 }
 
 // get fetches url from inside the stack network (loadgen -get).
-func (h *harness) get(url string) (string, error) {
-	return h.docker("run", "--rm", "--label", "mitosis.e2e="+h.stack, "--network", h.network,
+func (h *harness) get(url string) (string, error) { return h.getOn(h.network, url) }
+
+// getOn fetches url from inside network.
+func (h *harness) getOn(network, url string) (string, error) {
+	return h.docker("run", "--rm", "--label", "mitosis.e2e="+h.stack, "--network", network,
 		"--entrypoint", "/loadgen", h.image, "-get", "-timeout", "5s", "-url", url)
 }
 

@@ -53,6 +53,7 @@ func TestSwarm(t *testing.T) {
 	}
 	sub("function containers", functionContainers)
 	sub("docker driver", dockerDriver)
+	sub("docker driver leaves no orphaned clones", dockerRoot)
 	sub("guard: web holds no socket and is not root", guardLeastPrivilege)
 	if !sub("scale up and down under a load step", func(h *harness) { scaleUpDown(h, svc) }) {
 		return
