@@ -6,7 +6,7 @@
 //
 // Flags:
 //
-//	-url       target URL (required)
+//	-url       target URL (required); several, comma-separated, take turns
 //	-c         concurrent workers (default 8)
 //	-d         duration (default 10s; 0 = until -n)
 //	-n         max requests in all (0 = no limit)
@@ -15,11 +15,15 @@
 //	-keepalive reuse connections (default true; false dials anew per
 //	           request, so DNS round robin spreads the load)
 //	-progress  print one JSON line per second to stderr
+//	-by-addr   count requests and failures by the address each request's
+//	           connection went to (by_addr in the result): which replica or
+//	           node a failed request had entered on
 //	-strict    exit 1 on any error or non-2xx status
 //	-get       GET the URL once, print the body, exit 1 unless 2xx
 //
 // The result line (stdout): total, ok, by_status, errors by kind, latency
-// percentiles in ms, the distinct X-Mitosis-Replica values seen.
+// percentiles in ms, the distinct X-Mitosis-Replica values seen, and with
+// -by-addr the counts by connection address.
 package main
 
 import (
@@ -31,10 +35,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,6 +56,7 @@ const maxSamples = 2_000_000
 
 type config struct {
 	url       string
+	urls      []string // url split at commas
 	c         int
 	d         time.Duration
 	n         int64
@@ -59,6 +66,7 @@ type config struct {
 	progress  bool
 	strict    bool
 	get       bool
+	byAddr    bool
 }
 
 // Result is the final JSON line.
@@ -75,6 +83,15 @@ type Result struct {
 	RPS       float64          `json:"rps"`
 	Replicas  []string         `json:"replicas"`
 	FirstFail string           `json:"first_failure,omitempty"`
+	// ByAddr counts requests by the address (host:port) their connection
+	// went to, or was being dialled to when it failed (-by-addr).
+	ByAddr map[string]*AddrCount `json:"by_addr,omitempty"`
+}
+
+// AddrCount is what went to one address.
+type AddrCount struct {
+	Total  int64 `json:"total"`
+	Failed int64 `json:"failed"`
 }
 
 type stats struct {
@@ -86,9 +103,10 @@ type stats struct {
 	samples   []time.Duration
 	replicas  map[string]bool
 	firstFail string
+	byAddr    map[string]*AddrCount // nil: not counted
 }
 
-func (s *stats) record(code int, kind string, detail string, d time.Duration, replica string) {
+func (s *stats) record(code int, kind string, detail string, d time.Duration, replica, addr string) {
 	s.total.Add(1)
 	failed := kind != "" || code < 200 || code > 299
 	if failed {
@@ -112,6 +130,17 @@ func (s *stats) record(code int, kind string, detail string, d time.Duration, re
 	if replica != "" {
 		s.replicas[replica] = true
 	}
+	if s.byAddr != nil {
+		a := s.byAddr[addr]
+		if a == nil {
+			a = &AddrCount{}
+			s.byAddr[addr] = a
+		}
+		a.Total++
+		if failed {
+			a.Failed++
+		}
+	}
 }
 
 func main() {
@@ -126,7 +155,9 @@ func main() {
 	flag.BoolVar(&cfg.progress, "progress", false, "print a JSON progress line per second to stderr")
 	flag.BoolVar(&cfg.strict, "strict", false, "exit 1 on any error or non-2xx")
 	flag.BoolVar(&cfg.get, "get", false, "GET the URL once and print the body")
+	flag.BoolVar(&cfg.byAddr, "by-addr", false, "count requests and failures by connection address")
 	flag.Parse()
+	cfg.urls = strings.Split(cfg.url, ",")
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
@@ -201,7 +232,14 @@ func run(ctx context.Context, cfg config, progress io.Writer) Result {
 	}
 	cl := newClient(cfg)
 	st := &stats{byStatus: map[int]int64{}, errs: map[string]int64{}, replicas: map[string]bool{}}
-	var issued atomic.Int64
+	if cfg.byAddr {
+		st.byAddr = map[string]*AddrCount{}
+	}
+	urls := cfg.urls
+	if len(urls) == 0 {
+		urls = []string{cfg.url}
+	}
+	var issued, turn atomic.Int64
 	var tokens <-chan time.Time
 	if cfg.rate > 0 {
 		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.rate))
@@ -227,7 +265,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) Result {
 						return
 					}
 				}
-				one(ctx, cl, cfg.url, st)
+				one(ctx, cl, urls[int(turn.Add(1)-1)%len(urls)], st)
 			}
 		})
 	}
@@ -238,9 +276,27 @@ func run(ctx context.Context, cfg config, progress io.Writer) Result {
 
 // one sends one GET; a request cut by the end of the run is not counted.
 func one(ctx context.Context, cl *http.Client, url string, st *stats) {
+	// The connection's remote address, or the one being dialled; the
+	// transport may dial on a goroutine of its own.
+	var at atomic.Pointer[string]
+	if st.byAddr != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			ConnectStart: func(_, a string) { at.Store(&a) },
+			GotConn: func(c httptrace.GotConnInfo) {
+				a := c.Conn.RemoteAddr().String()
+				at.Store(&a)
+			},
+		})
+	}
+	addrOf := func() string {
+		if a := at.Load(); a != nil {
+			return *a
+		}
+		return ""
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		st.record(0, "request", err.Error(), 0, "")
+		st.record(0, "request", err.Error(), 0, "", addrOf())
 		return
 	}
 	t0 := time.Now()
@@ -249,7 +305,7 @@ func one(ctx context.Context, cl *http.Client, url string, st *stats) {
 		if ctx.Err() != nil {
 			return
 		}
-		st.record(0, errKind(err), err.Error(), time.Since(t0), "")
+		st.record(0, errKind(err), err.Error(), time.Since(t0), "", addrOf())
 		return
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
@@ -259,10 +315,10 @@ func one(ctx context.Context, cl *http.Client, url string, st *stats) {
 		if ctx.Err() != nil {
 			return
 		}
-		st.record(0, "body", err.Error(), d, resp.Header.Get(replicaHeader))
+		st.record(0, "body", err.Error(), d, resp.Header.Get(replicaHeader), addrOf())
 		return
 	}
-	st.record(resp.StatusCode, "", fmt.Sprintf("status %d from %s", resp.StatusCode, resp.Header.Get(replicaHeader)), d, resp.Header.Get(replicaHeader))
+	st.record(resp.StatusCode, "", fmt.Sprintf("status %d from %s", resp.StatusCode, resp.Header.Get(replicaHeader)), d, resp.Header.Get(replicaHeader), addrOf())
 }
 
 func errKind(err error) string {
@@ -323,6 +379,12 @@ func (s *stats) result(elapsed time.Duration) Result {
 		r.Replicas = append(r.Replicas, id)
 	}
 	slices.Sort(r.Replicas)
+	if s.byAddr != nil {
+		r.ByAddr = make(map[string]*AddrCount, len(s.byAddr))
+		for a, c := range s.byAddr {
+			r.ByAddr[a] = &AddrCount{Total: c.Total, Failed: c.Failed}
+		}
+	}
 	if elapsed > 0 {
 		r.RPS = float64(r.Total) / elapsed.Seconds()
 	}

@@ -71,3 +71,31 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// -by-addr counts each request under the address its connection went to
+// (or was dialled to), and several URLs take turns.
+func TestRunByAddr(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer ok.Close()
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer bad.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	cfg := config{urls: []string{ok.URL, bad.URL, "http://" + dead + "/"}, c: 3, n: 30, timeout: time.Second, keepalive: true, byAddr: true}
+	res := run(context.Background(), cfg, io.Discard)
+	okAddr, badAddr := ok.Listener.Addr().String(), bad.Listener.Addr().String()
+	for addr, want := range map[string]AddrCount{okAddr: {10, 0}, badAddr: {10, 10}, dead: {10, 10}} {
+		if got := res.ByAddr[addr]; got == nil || *got != want {
+			t.Errorf("by_addr[%s] = %+v, want %+v (all: %v)", addr, got, want, res.ByAddr)
+		}
+	}
+	if len(res.ByAddr) != 3 {
+		t.Errorf("by_addr has %d addresses, want 3: %v", len(res.ByAddr), res.ByAddr)
+	}
+}
