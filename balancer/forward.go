@@ -83,7 +83,9 @@ func NewTransport(maxIdle int) *http.Transport {
 	if maxIdle < 16 {
 		maxIdle = 16
 	}
-	d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+	// A sibling that vanishes (its node lost) fails the connection within
+	// seconds, so an idempotent request is retried elsewhere.
+	d := h1.PeerDialer(2 * time.Second)
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -32,7 +32,7 @@ type upConn struct {
 // closed by the app; the oldest sink to the bottom and expire there.
 type upstreamPool struct {
 	addr   string
-	dialer net.Dialer
+	dialer *net.Dialer
 	wc     *wakeClock
 	max    int
 
@@ -44,7 +44,7 @@ type upstreamPool struct {
 }
 
 func newUpstreamPool(addr string, dialTimeout time.Duration, max int, wc *wakeClock) *upstreamPool {
-	return &upstreamPool{addr: addr, dialer: net.Dialer{Timeout: dialTimeout}, max: max, wc: wc}
+	return &upstreamPool{addr: addr, dialer: PeerDialer(dialTimeout), max: max, wc: wc}
 }
 
 // get returns an idle connection or dials a new one. An idle connection
