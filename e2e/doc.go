@@ -31,6 +31,20 @@
 // container of its own, and checks the exact tally and that no function
 // container is left.
 //
+// TestMultiNode (multinode_test.go) starts Swarms of three nodes on this
+// machine, each a dockerd in network and mount namespaces of its own
+// (testdata/nodes.sh), loads the image into them from an archive it
+// writes itself (no daemon of the machine is needed), deploys the stack
+// with its replicas spread over the nodes, and checks with loadgen
+// -by-addr (each failure counted under the replica its connection went
+// to): scaling 1 → ≥4 → 1 on every node; a node lost under load (only
+// requests whose connection ended on it may fail; the pool drops its
+// replicas within the health rule; Swarm replaces them); the acting
+// replica killed (another acts within two ticks, never two on one tick); a
+// node drained under load; a manager lost in a three-manager Swarm (scaling
+// goes on). It runs with CI=true or E2E_MULTINODE=1 and skips with one
+// line otherwise; it takes about five minutes.
+//
 // The suite only has tests. Without a reachable daemon (or a Swarm
 // manager) it skips, unless CI=true, where it fails. The frozen-daemon
 // scenario stops every container of the machine for 20 s: it runs only

@@ -55,17 +55,15 @@ func dockerRoot(h *harness) {
 	until := func(what string, timeout time.Duration, ok func(running, all int) bool) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for {
-			r, a := len(group(false)), len(group(true))
-			if ok(r, a) {
-				return time.Since(start)
-			}
-			if time.Since(start) > timeout {
-				logs, _ := h.docker("logs", "--tail", "30", root)
-				t.Fatalf("%s: %d clones running, %d in all after %s; root's log:\n%s", what, r, a, timeout, logs)
-			}
-			time.Sleep(500 * time.Millisecond)
+		var r, a int
+		if eventually(timeout, 500*time.Millisecond, func() bool {
+			r, a = len(group(false)), len(group(true))
+			return ok(r, a)
+		}) != nil {
+			logs, _ := h.docker("logs", "--tail", "30", root)
+			t.Fatalf("%s: %d clones running, %d in all after %s; root's log:\n%s", what, r, a, timeout, logs)
 		}
+		return time.Since(start)
 	}
 	grow := func(tag string) int {
 		t.Helper()
@@ -95,21 +93,18 @@ func dockerRoot(h *harness) {
 	h.mustDocker("kill", root)
 	h.mustDocker("start", root)
 	// The restarted root counts the clones it adopted in its Status.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		body, err := h.getOn(network, "http://"+root+":9090/_mitosis/state")
+	var body string
+	var err error
+	if eventually(30*time.Second, time.Second, func() bool {
+		body, err = h.getOn(network, "http://"+root+":9090/_mitosis/state")
 		var st struct {
 			Replicas struct {
 				Desired int `json:"desired"`
 			} `json:"replicas"`
 		}
-		if err == nil && json.Unmarshal([]byte(body), &st) == nil && st.Replicas.Desired == 1+n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the restarted root does not count its %d clones (state %q, err %v)", n, body, err)
-		}
-		time.Sleep(time.Second)
+		return err == nil && json.Unmarshal([]byte(body), &st) == nil && st.Replicas.Desired == 1+n
+	}) != nil {
+		t.Fatalf("the restarted root does not count its %d clones (state %q, err %v)", n, body, err)
 	}
 	// Past the grace the adopted clones are still there: the root came
 	// back in time. (Waiting is the point here: nothing is to happen.)

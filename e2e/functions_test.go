@@ -23,19 +23,28 @@ import (
 // into dir/out as a static Linux binary.
 func buildStatic(t *testing.T, dir, out, pkg string) {
 	t.Helper()
+	if err := goBuildStatic(dir, out, pkg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goBuildStatic builds package pkg of this module into dir/out as a static
+// Linux binary.
+func goBuildStatic(dir, out, pkg string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
 	root, err := filepath.Abs("..")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, out), pkg)
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
+	return nil
 }
 
 // buildImage wraps dir's Dockerfile into image tag, labelled for cleanup.

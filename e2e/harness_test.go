@@ -30,6 +30,9 @@ type loadResult struct {
 	P99       float64          `json:"p99_ms"`
 	Replicas  []string         `json:"replicas"`
 	FirstFail string           `json:"first_failure"`
+
+	// ByAddr counts by connection address (loadgen -by-addr).
+	ByAddr map[string]struct{ Total, Failed int64 } `json:"by_addr"`
 }
 
 func (r loadResult) String() string {
@@ -133,8 +136,8 @@ func firstLine(s string) string {
 // FROM-scratch image (no pulls: the image is made of the host's binaries).
 func (h *harness) build() {
 	t := h.t
-	for out, pkg := range map[string]string{"mitosis": ".", "loadgen": "./examples/loadgen", "guardprobe": "./e2e/guardprobe"} {
-		buildStatic(t, h.dir, out, pkg)
+	if err := buildBinaries(h.dir); err != nil {
+		t.Fatal(err)
 	}
 	dockerfile := `FROM scratch
 COPY mitosis /mitosis
@@ -191,24 +194,34 @@ services:
 // deploys. The port goes because Swarm places at most one task per node on
 // a fixed host-mode port (this is a single node) and the load comes from
 // inside the overlay anyway.
-func (h *harness) deploy() {
+func (h *harness) deploy() { h.deployWith([]string{e2eOverride}, "ports:") }
+
+// deployWith deploys the stack with the overrides (in order), without the
+// YAML blocks named by drop.
+func (h *harness) deployWith(overrides []string, drop ...string) {
 	t := h.t
 	root, _ := filepath.Abs("..")
-	override := filepath.Join(h.dir, "e2e.yml")
-	if err := os.WriteFile(override, []byte(e2eOverride), 0o644); err != nil {
-		t.Fatal(err)
+	args := []string{"stack", "config", "-c", filepath.Join(root, "stack.yml"), "-c", filepath.Join(root, "stack.dnsrr.yml")}
+	for i, o := range overrides {
+		file := filepath.Join(h.dir, fmt.Sprintf("e2e%d.yml", i))
+		if err := os.WriteFile(file, []byte(o), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-c", file)
 	}
 	h.createGuardSecret()
-	merged, err := run(context.Background(), time.Minute, []string{"MITOSIS_IMAGE=" + h.image, "MITOSIS_GUARD_SECRET=" + h.guardSecret()}, "docker", "stack", "config",
-		"-c", filepath.Join(root, "stack.yml"), "-c", filepath.Join(root, "stack.dnsrr.yml"), "-c", override)
+	merged, err := run(context.Background(), time.Minute, []string{"MITOSIS_IMAGE=" + h.image, "MITOSIS_GUARD_SECRET=" + h.guardSecret()}, "docker", args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(merged, "endpoint_mode: dnsrr") || !strings.Contains(merged, "image: "+h.image) {
 		t.Fatalf("merged stack lacks dnsrr or the image:\n%s", merged)
 	}
+	for _, key := range drop {
+		merged = dropBlock(merged, key)
+	}
 	file := filepath.Join(h.dir, "stack.e2e.yml")
-	if err := os.WriteFile(file, []byte(dropBlock(merged, "ports:")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(merged), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h.mustDocker("stack", "deploy", "--resolve-image", "never", "--prune", "-c", file, h.stack)
