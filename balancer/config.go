@@ -47,6 +47,15 @@ type Config struct {
 	// another sibling. A larger body streams as it arrives. 0: none is
 	// buffered.
 	BodyBuffer int
+	// ForwardOnly makes the handler a front that serves nothing itself:
+	// every request goes to a ready sibling, as a hop, the one with the
+	// lowest expected wait (one at its capacity is still a choice: it
+	// queues the hop), and is retried on another by the usual rule; with
+	// no sibling to take it, it waits for one up to QueueTimeout, then
+	// 503 (on the net/http path: the fast path hands such a request
+	// over). The app is never called and no hop is trusted. The entry
+	// role of the mitosis command sets it (MITOSIS_ROLE=entry).
+	ForwardOnly bool
 }
 
 // DefaultConfig returns the defaults documented on Config.

@@ -87,9 +87,7 @@ func startSibling(t *testing.T, id string, maxInflight int, app http.Handler, op
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return sibling{h: h, srv: srv}
+	return startSiblingHandler(t, h)
 }
 
 // trustLoopback puts a sibling on 127.0.0.1 in the pool table of a

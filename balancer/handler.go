@@ -249,6 +249,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.readBody(rec, r) {
 		return
 	}
+	if h.cfg.ForwardOnly {
+		h.serveFront(rec, r)
+		return
+	}
 	var tried [maxAttempts]string
 	for n := 0; ; n++ {
 		d := h.decide(ask{hop: hop, tried: tried[:n], canForward: true})

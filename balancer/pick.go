@@ -85,7 +85,10 @@ func (f *forwarder) candidate(m *pool.Member, tried []string, below int64) (cand
 	if capacity <= 0 {
 		capacity = 1
 	}
-	if load >= capacity || load >= below {
+	// A front (ForwardOnly) has no slot of its own: a sibling at capacity
+	// queues the request, and the cost below prefers one with room.
+	full := load >= capacity && !f.h.cfg.ForwardOnly
+	if full || load >= below {
 		return candidate{}, false
 	}
 	lat := float64(m.LatencyEWMA)

@@ -23,6 +23,7 @@ const (
 	fateForward             // to the sibling in the decision (counted outstanding there)
 	fateQueue               // wait for a local slot
 	fateHandoff             // forward, but the transport cannot (fast path): net/http does it
+	fateWait                // a front with no sibling to take it: wait for one (net/http; the fast path hands it over)
 )
 
 // ask is what the policy needs to know of a request.
@@ -56,6 +57,9 @@ type decision struct {
 // A forward decision counts the request as outstanding at the sibling
 // until afterTry, and counts the request once in the retry budget.
 func (h *Handler) decide(a ask) decision {
+	if h.cfg.ForwardOnly {
+		return h.decideFront(a)
+	}
 	if a.hop {
 		if h.adm.tryAcquire() {
 			return decision{fate: fateLocal}
@@ -92,6 +96,26 @@ func (h *Handler) decide(a ask) decision {
 	return decision{fate: fateQueue}
 }
 
+// decideFront is decide for a front (ForwardOnly), which has no slot of
+// its own: a ready sibling (pick ignores capacity for a front: a full one
+// queues the hop), at most maxAttempts of them; else wait for one.
+func (h *Handler) decideFront(a ask) decision {
+	if f := h.fw; f != nil && len(a.tried) < maxAttempts {
+		if m, p, ok := f.pick(a.tried, math.MaxInt64); ok {
+			if !a.canForward {
+				return decision{fate: fateHandoff}
+			}
+			if len(a.tried) == 0 {
+				f.forwards.Add(1)
+				f.refill()
+			}
+			p.outstanding.Add(1)
+			return decision{fate: fateForward, m: m, p: p}
+		}
+	}
+	return decision{fate: fateWait}
+}
+
 // trustHop reports whether a request that carries HopHeader, from remote
 // with token the value of its TokenHeader (nil without one), is a
 // sibling's hop: remote must be the address of a member of the pool table
@@ -99,6 +123,9 @@ func (h *Handler) decide(a ask) decision {
 // this one's), and when a ClusterToken is set the token must match it
 // (constant time). Without siblings no hop is trusted.
 func (h *Handler) trustHop(remote netip.Addr, token []byte) bool {
+	if h.cfg.ForwardOnly {
+		return false // a front is nobody's sibling: every request is a client's
+	}
 	if len(h.token) > 0 && subtle.ConstantTimeCompare(token, h.token) != 1 {
 		return false
 	}
