@@ -70,6 +70,11 @@ type Config struct {
 	// (MITOSIS_GUARD); GuardTokenFile holds the secret shared with it.
 	Guard          string
 	GuardTokenFile string
+	// Role is RoleReplica (the default: serve the app, share load, scale)
+	// or RoleEntry (serve nothing, forward every request to the replicas
+	// of MITOSIS_SERVICE or MITOSIS_PEERS: the front of a tier on hosts
+	// without a routing mesh).
+	Role string
 
 	// ParentPID is set by the process driver in its children: the child
 	// drains and exits when that parent is gone.
@@ -102,8 +107,15 @@ func DefaultConfig() Config {
 		Driver:            "auto",
 		Guard:             "auto",
 		GuardTokenFile:    spawner.DefaultGuardTokenFile,
+		Role:              RoleReplica,
 	}
 }
+
+// Roles (MITOSIS_ROLE).
+const (
+	RoleReplica = "replica"
+	RoleEntry   = "entry"
+)
 
 // defaultReplicaID is the host name (a container's short id under Docker),
 // with the pid added outside containers so processes on one host differ.
@@ -178,6 +190,9 @@ func (c Config) Validate() error {
 	if c.GuardTokenFile == "" {
 		errs = append(errs, errors.New(`MITOSIS_GUARD_TOKEN_FILE="": must name the file holding the guard's secret`))
 	}
+	if c.Role == RoleEntry {
+		errs = append(errs, c.validateEntry())
+	}
 	if c.ParentPID < 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_PARENT_PID=%d: must be >= 0", c.ParentPID))
 	}
@@ -197,6 +212,22 @@ func (c Config) Warnings() []string {
 			"a replica queues requests (and then sheds them) before it asks for more replicas; keep the target well below", t, m))
 	}
 	return out
+}
+
+// validateEntry checks what the entry role needs: a tier to forward to,
+// and no app or driver of its own.
+func (c Config) validateEntry() error {
+	var errs []error
+	if c.Upstream != "" {
+		errs = append(errs, fmt.Errorf("MITOSIS_UPSTREAM=%q: MITOSIS_ROLE=entry serves no app (it forwards to the tier); leave it empty", c.Upstream))
+	}
+	if c.Driver != "auto" && c.Driver != "off" {
+		errs = append(errs, fmt.Errorf("MITOSIS_DRIVER=%s: MITOSIS_ROLE=entry starts no replicas; must be auto or off", c.Driver))
+	}
+	if c.Service == "" && c.Peers == "" {
+		errs = append(errs, errors.New("MITOSIS_ROLE=entry: needs the tier to forward to, MITOSIS_SERVICE (its tasks.<service> DNS name) or MITOSIS_PEERS"))
+	}
+	return errors.Join(errs...)
 }
 
 // Print writes the effective configuration, one VAR=value a line with its

@@ -102,6 +102,13 @@ func TestLoadConfigBadValue(t *testing.T) {
 		{"guard not host:port", []string{"MITOSIS_GUARD=guard"}, []string{`MITOSIS_GUARD="guard"`, "auto, off or host:port"}},
 		{"guard port", []string{"MITOSIS_GUARD=guard:99999"}, []string{`MITOSIS_GUARD="guard:99999"`}},
 		{"guard token file empty", []string{"MITOSIS_GUARD_TOKEN_FILE="}, []string{"MITOSIS_GUARD_TOKEN_FILE"}},
+		{"enum role", []string{"MITOSIS_ROLE=gateway"}, []string{"MITOSIS_ROLE", "gateway", "entry"}},
+		{"entry without a tier", []string{"MITOSIS_ROLE=entry"}, []string{"MITOSIS_ROLE=entry", "MITOSIS_SERVICE", "MITOSIS_PEERS"}},
+		{"entry with an app", []string{"MITOSIS_ROLE=entry", "MITOSIS_SERVICE=app_web", "MITOSIS_UPSTREAM=http://127.0.0.1:3000"},
+			[]string{"MITOSIS_UPSTREAM", "MITOSIS_ROLE=entry"}},
+		{"entry with a driver", []string{"MITOSIS_ROLE=entry", "MITOSIS_SERVICE=app_web", "MITOSIS_DRIVER=swarm"},
+			[]string{"MITOSIS_DRIVER=swarm", "MITOSIS_ROLE=entry"}},
+		{"valid entry", []string{"MITOSIS_ROLE=entry", "MITOSIS_SERVICE=app_web"}, nil},
 		{"valid control", []string{"MITOSIS_DRIVER=off"}, nil},
 		{"both on free ports", []string{"MITOSIS_LISTEN=127.0.0.1:0", "MITOSIS_ADMIN_LISTEN=127.0.0.1:0"}, nil},
 	}

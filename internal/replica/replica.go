@@ -88,6 +88,9 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	if err := o.reg.Register(build.Collector()); err != nil {
 		return nil, fmt.Errorf("mitosis_build_info: %w", err)
 	}
+	if c.Role == config.RoleEntry {
+		c.Driver = "off" // an entry starts no replicas (Validate refused any other)
+	}
 	r := &Replica{cfg: c, log: o.log, now: time.Now, hurry: o.hurry, serveErr: make(chan error, 4)}
 	bg, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -153,6 +156,7 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	// sibling: the replicas the autoscaler started get traffic even when
 	// all of it enters through one replica (host port, process driver).
 	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
+	bcfg.ForwardOnly = c.Role == config.RoleEntry
 	if r.h, err = balancer.New(bcfg, a.handler, o.reg, balancer.WithSiblings(r.store, nil)); err != nil {
 		return nil, err
 	}
@@ -200,6 +204,11 @@ func (r *Replica) startApp(c config.Config, o options) (theApp, error) {
 		o.handler = o.build(r)
 	}
 	switch {
+	case c.Role == config.RoleEntry && (o.handler != nil || len(o.command) > 0):
+		return a, errors.New("MITOSIS_ROLE=entry serves no app: no handler and no command after --")
+	case c.Role == config.RoleEntry:
+		// Never called: the balancer forwards every request (ForwardOnly).
+		a = theApp{handler: http.HandlerFunc(noApp), name: "entry for " + c.Service + c.Peers}
 	case o.handler != nil && (len(o.command) > 0 || c.Upstream != ""):
 		return a, errors.New("an app handler excludes MITOSIS_UPSTREAM and a command")
 	case len(o.command) > 0 && c.Upstream != "":
@@ -235,6 +244,11 @@ func (r *Replica) startApp(c config.Config, o options) (theApp, error) {
 		a.fastUpstream = "" // every request goes through the logging handler
 	}
 	return a, nil
+}
+
+// noApp answers for the entry role's missing app.
+func noApp(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "entry: no replica of the tier to serve this", http.StatusServiceUnavailable)
 }
 
 // startLoops starts sibling discovery, the sibling prober and, with a
