@@ -22,11 +22,13 @@ type fakeSiblings struct {
 	Members []pool.Member
 	Down    []string
 	Loads   map[string]pool.Load
+	Reads   int // Ready calls
 }
 
 func (f *fakeSiblings) Ready() []pool.Member {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.Reads++
 	var out []pool.Member
 	for _, m := range f.Members {
 		if m.State == pool.StateReady {

@@ -16,7 +16,7 @@ import (
 // counts the requests that reach it (none should).
 func startFront(t *testing.T, sibs *fakeSiblings, app *atomic.Int64) sibling {
 	t.Helper()
-	c := testConfig(1, 100, 5*time.Second)
+	c := testConfig(1, 100, 300*time.Millisecond)
 	c.ID, c.ForwardOnly = "entry", true
 	h, err := New(c, idApp("entry", 0, app), prometheus.NewRegistry(), WithSiblings(sibs, nil))
 	if err != nil {
@@ -74,9 +74,28 @@ func TestForwardOnly(t *testing.T) {
 		t.Fatalf("through a full sibling: %d, want 200 once it had room", code)
 	}
 
+	// With no sibling the request waits for one, up to QueueTimeout.
+	late := &fakeSiblings{}
+	waiting := startFront(t, late, &own)
+	done = asyncGet(waiting.srv.URL)
+	waitFor(t, func() bool { // it looked, found none, and looks again: it waits
+		late.mu.Lock()
+		defer late.mu.Unlock()
+		return late.Reads >= 2
+	})
+	late.mu.Lock()
+	late.Members = []pool.Member{member("b", hostOf(b.srv), 4)}
+	late.mu.Unlock()
+	if code := <-done; code != 200 {
+		t.Fatalf("a sibling appeared while the request waited: %d, want 200", code)
+	}
 	alone := startFront(t, &fakeSiblings{}, &own)
+	start := time.Now()
 	if code, _, _ := get(t, alone.srv.URL); code != http.StatusServiceUnavailable {
 		t.Fatalf("with no sibling: %d, want 503", code)
+	}
+	if waited := time.Since(start); waited < alone.h.cfg.QueueTimeout {
+		t.Fatalf("503 after %s, before the queue timeout %s", waited, alone.h.cfg.QueueTimeout)
 	}
 	if own.Load() != 0 {
 		t.Fatalf("the front's app served %d requests", own.Load())
