@@ -1,6 +1,6 @@
 // Package e2e runs mitosis on a real Docker Swarm: it builds the binary
 // and examples/loadgen statically, wraps them in a FROM-scratch image,
-// deploys the repository's stack.yml with stack.dnsrr.yml (plus short
+// deploys the repository's stack.noipvs.yml (plus short
 // scaling windows), drives load from a loadgen container on the stack's
 // overlay network and checks, through `docker service ls` and the
 // replicas' /_mitosis/state:

@@ -189,11 +189,11 @@ services:
       MITOSIS_LOG_LEVEL: debug
 `
 
-// deploy merges the repository's stack.yml and stack.dnsrr.yml with the
-// e2e override (docker stack config), drops the published port, and
-// deploys. The port goes because Swarm places at most one task per node on
-// a fixed host-mode port (this is a single node) and the load comes from
-// inside the overlay anyway.
+// deploy merges the repository's stack.noipvs.yml (the stack for hosts
+// without a routing mesh) with the e2e override (docker stack config),
+// drops the published port, and deploys. The port goes because the load
+// comes from inside the overlay (this machine's port 8080 is not the
+// suite's to take).
 func (h *harness) deploy() { h.deployWith([]string{e2eOverride}, "ports:") }
 
 // deployWith deploys the stack with the overrides (in order), without the
@@ -201,7 +201,7 @@ func (h *harness) deploy() { h.deployWith([]string{e2eOverride}, "ports:") }
 func (h *harness) deployWith(overrides []string, drop ...string) {
 	t := h.t
 	root, _ := filepath.Abs("..")
-	args := []string{"stack", "config", "-c", filepath.Join(root, "stack.yml"), "-c", filepath.Join(root, "stack.dnsrr.yml")}
+	args := []string{"stack", "config", "-c", filepath.Join(root, "stack.noipvs.yml")}
 	for i, o := range overrides {
 		file := filepath.Join(h.dir, fmt.Sprintf("e2e%d.yml", i))
 		if err := os.WriteFile(file, []byte(o), 0o644); err != nil {
