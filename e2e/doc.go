@@ -42,7 +42,11 @@
 // replicas within the health rule; Swarm replaces them); the acting
 // replica killed (another acts within two ticks, never two on one tick); a
 // node drained under load; a manager lost in a three-manager Swarm (scaling
-// goes on). It runs with CI=true or E2E_MULTINODE=1 and skips with one
+// goes on); and on one node, stack.noipvs.yml's entry on the node's port
+// (load from this machine grows the tier to three replicas or more that
+// answer it; a web task killed under that load fails no request).
+// TestStackFilesAgree keeps stack.noipvs.yml's web service in step with
+// stack.yml's. It runs with CI=true or E2E_MULTINODE=1 and skips with one
 // line otherwise; it takes about five minutes.
 //
 // The suite only has tests. Without a reachable daemon (or a Swarm

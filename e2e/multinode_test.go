@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,9 +37,10 @@ const (
 // mn is one deployed stack on a cluster.
 type mn struct {
 	*harness
-	c     *cluster
-	probe string // a container on the stack network for GETs from inside
-	sum   *[]string
+	c       *cluster
+	probe   string // a container on the stack network for GETs from inside
+	sum     *[]string
+	loadgen string // the loadgen binary, for load from this machine
 }
 
 // TestMultiNode runs the stack on Swarms of three nodes on this machine,
@@ -78,12 +80,19 @@ func TestMultiNode(t *testing.T) {
 		m := deployMN(t, 3, 3, tar, id+"b", &summary)
 		m.scenario("manager lost, scaling continues", func(m *mn) { managerLost(m, 3) })
 	})
+	// One node: the entry on the node's port 8080 in front of the tier.
+	t.Run("one node with the entry", func(t *testing.T) {
+		m := deployMN(t, 1, 1, tar, id+"c", &summary, "constraints:")
+		m.loadgen = filepath.Join(dir, "loadgen")
+		m.scenario("entry: tier grows, a web task killed", entryScales)
+	})
 }
 
 // deployMN starts the nodes, loads the image into them, deploys the stack
-// from node 1 (the docker commands of the harness talk to it) and waits
-// for its one replica.
-func deployMN(t *testing.T, managers, nodes int, tar, id string, sum *[]string) *mn {
+// from node 1 (the docker commands of the harness talk to it) without the
+// YAML blocks in drop (default: the published ports and the placement
+// constraints) and waits for its one replica.
+func deployMN(t *testing.T, managers, nodes int, tar, id string, sum *[]string, drop ...string) *mn {
 	start := time.Now()
 	c := upCluster(t, managers, nodes)
 	image, err := c.load(tar)
@@ -103,10 +112,12 @@ func deployMN(t *testing.T, managers, nodes int, tar, id string, sum *[]string) 
 			_, _ = h.docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 		}
 	})
-	// The multi-node stack: no published port (the routing mesh does not
-	// route here; load comes from the overlay) and no placement
-	// constraint, so replicas spread over every node.
-	h.deployWith([]string{e2eOverride, mnOverride}, "ports:", "constraints:")
+	// By default no published port (load comes from the overlay) and no
+	// placement constraint, so replicas spread over every node.
+	if len(drop) == 0 {
+		drop = []string{"ports:", "constraints:"}
+	}
+	h.deployWith([]string{e2eOverride, mnOverride}, drop...)
 	m := &mn{harness: h, c: c, probe: h.stack + "_probe", sum: sum}
 	if _, err := h.waitReplicas("deploy", 2*time.Minute, func(r, d int) bool { return r == 1 && d == 1 }); err != nil {
 		t.Fatal(err)

@@ -219,3 +219,12 @@ func perNode(ts []swarmTask) map[int]int {
 	}
 	return out
 }
+
+// addr returns node i's address on the bridge (its published ports).
+func (c *cluster) addr(i int) string {
+	out, err := c.sh(10*time.Second, "addr", strconv.Itoa(i))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
