@@ -41,7 +41,6 @@ const placementRetryTicks = 30
 type placementCap struct {
 	n         int // most replicas that can run; 0: no cap
 	reason    string
-	msg       string
 	placement string
 	since     time.Time // learned or last confirmed by a pending replica
 	probe     bool      // one more than n is allowed, to try again
@@ -55,7 +54,7 @@ func (c *placementCap) observe(now time.Time, p Platform, retry time.Duration) s
 		return ""
 	case p.Pending > 0:
 		n := max(p.Desired-p.Pending, 1)
-		*c = placementCap{n: n, reason: p.PendingReason, msg: p.PendingMessage, placement: p.Placement, since: now}
+		*c = placementCap{n: n, reason: p.PendingReason, placement: p.Placement, since: now}
 		return fmt.Sprintf("pending: %d of %d cannot be placed (%s: %s)", p.Pending, p.Desired, p.PendingReason, p.PendingMessage)
 	case c.n == 0:
 		return ""
@@ -82,7 +81,7 @@ func (c *placementCap) limit(want int, explain func(string, ...any)) int {
 		most++
 	}
 	if want > most {
-		explain("pending: capped at %d, what the platform can place (%s: %s) until placement changes", most, c.reason, c.msg)
+		explain("pending: capped at %d, what the platform can place (%s), until placement changes", most, c.reason)
 		return most
 	}
 	return want
