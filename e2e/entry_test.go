@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -109,4 +111,71 @@ func entryScales(m *mn) {
 		t.Errorf("answers came from %v, want at least 3 web replicas and nothing else", res.Replicas)
 	}
 	m.note("load through the entry: %d requests, %d failed, answered by %d web replicas", res.Total, res.Total-res.OK, len(web))
+}
+
+// pendingPlacement (one node): the web service is given a host-mode port
+// (18080) for a while, so one task fits on the node. Under load the tier
+// asks for more; the leader's decisions say "pending" with Swarm's reason,
+// mitosis_replicas_pending{reason="port"} shows them, and the desired
+// count does not run away: it stays at what runs (plus one probe).
+func pendingPlacement(m *mn) {
+	t := m.t
+	if _, err := m.docker("service", "update", "--detach", "--update-order", "stop-first", "--update-delay", "0s",
+		"--publish-add", "mode=host,published=18080,target=8080", m.service); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_, _ = m.docker("service", "update", "--detach", "--publish-rm", "18080", m.service)
+	}()
+	url := "http://" + m.c.addr(1) + ":8080/work?ms=200"
+	l := m.hostLoad("-url", url, "-c", "16", "-d", "10m")
+	defer l.stop(m)
+	type line struct {
+		desired, current, pending int
+		reason                    string
+	}
+	var log []line
+	var metric string
+	seen := map[string]bool{}
+	if eventually(2*time.Minute, time.Second, func() bool {
+		for _, x := range runningTasks(m.tasks()) {
+			st, err := m.state(x.IP)
+			if err != nil || !st.Replicas.Leader {
+				continue
+			}
+			for _, d := range st.Decisions {
+				if key := d.Time.String(); !seen[key] && d.Pending > 0 {
+					seen[key] = true
+					log = append(log, line{d.Desired, d.Current, d.Pending, d.Reason})
+				}
+			}
+			metric, _ = m.get("http://" + net.JoinHostPort(x.IP, "9090") + "/metrics")
+		}
+		return len(log) >= 3 && strings.Contains(metric, `mitosis_replicas_pending{reason="port"}`)
+	}) != nil {
+		t.Fatalf("no decisions with pending replicas within 2 minutes (%d seen)", len(log))
+	}
+	for _, d := range log {
+		m.t.Logf("decision: current %d desired %d pending %d: %s", d.current, d.desired, d.pending, d.reason)
+		if !strings.Contains(d.reason, "pending: ") || !strings.Contains(d.reason, "host-mode port") {
+			t.Errorf("a decision with %d pending does not say why: %q", d.pending, d.reason)
+		}
+	}
+	// What Swarm is asked for: never more than what runs plus one probe.
+	out, err := m.docker("service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", m.service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := len(runningTasks(m.tasks()))
+	if n, _ := strconv.Atoi(strings.TrimSpace(out)); n > run+1 {
+		t.Errorf("the service asks for %d replicas while %d run: the desired count ran away", n, run)
+	}
+	for _, ln := range strings.Split(metric, "\n") {
+		if strings.HasPrefix(ln, "mitosis_replicas_pending{") {
+			m.t.Log(ln)
+		}
+	}
+	last := log[len(log)-1]
+	m.note("host port on the web tier: %d decisions with pending replicas, e.g. %q; %s asked for, %d running",
+		len(log), last.reason, strings.TrimSpace(out), run)
 }

@@ -85,6 +85,7 @@ func TestMultiNode(t *testing.T) {
 		m := deployMN(t, 1, 1, tar, id+"c", &summary, "constraints:")
 		m.loadgen = filepath.Join(dir, "loadgen")
 		m.scenario("entry: tier grows, a web task killed", entryScales)
+		m.scenario("web on a host port: pending, capped", pendingPlacement)
 	})
 }
 
@@ -175,6 +176,8 @@ type mnState struct {
 	} `json:"replicas"`
 	Decisions []struct {
 		Time    time.Time `json:"time"`
+		Pending int       `json:"pending"`
+		Reason  string    `json:"reason"`
 		Leader  bool      `json:"leader"`
 		Acted   bool      `json:"acted"`
 		Result  string    `json:"result"`
