@@ -63,7 +63,8 @@ type Handler struct {
 	token      []byte // ClusterToken, for constant-time comparison
 	hopFields  []byte // HopHeader and TokenHeader lines of a forwarded request
 	recorders  sync.Pool
-	sibAddrs   siblingAddrs // the pool's addresses, for hop trust
+	sibAddrs   siblingAddrs          // the pool's addresses, for hop trust
+	hopsFrom   func(netip.Addr) bool // more addresses whose hops are trusted (WithHopSources), or nil
 }
 
 // Option tunes a Handler.
@@ -83,6 +84,15 @@ func WithSiblings(s siblings, transport http.RoundTripper) Option {
 			h.sibAddrs.l = l
 		}
 	}
+}
+
+// WithHopSources trusts hops from the addresses for which from reports
+// true, besides the siblings' (with the cluster token when one is set):
+// the fronts of the tier (MITOSIS_ROLE=entry), which forward to it but are
+// not siblings. from is called per hop and must be fast and safe for
+// concurrent use.
+func WithHopSources(from func(netip.Addr) bool) Option {
+	return func(h *Handler) { h.hopsFrom = from }
 }
 
 // WithRandom injects the random source of the two-choice selection: it

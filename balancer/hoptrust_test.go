@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -120,5 +121,69 @@ func TestSiblingAddrsFollowTheTable(t *testing.T) {
 	st.Upsert(pool.Member{Key: "web-2:9090", Addr: "10.0.0.8:8080", State: pool.StateReady})
 	if !s.has(netip.MustParseAddr("10.0.0.8")) || s.has(netip.Addr{}) {
 		t.Fatal("the public address of a member known by name is not trusted, or an invalid one is")
+	}
+}
+
+// TestHopSourcesAreTrusted: a hop from an address WithHopSources names (a
+// front of the tier, not a sibling) is trusted on both transports: the app
+// sees the front's X-Forwarded-For and the answer carries X-Mitosis-Load;
+// with a cluster token it must carry the token too; from an address the
+// sources do not name it is a client request.
+func TestHopSourcesAreTrusted(t *testing.T) {
+	seen := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("X-Forwarded-For")
+	}))
+	t.Cleanup(app.Close)
+	loopback := func(ip netip.Addr) bool { return ip.IsLoopback() }
+	nowhere := func(netip.Addr) bool { return false }
+	tests := []struct {
+		name    string
+		from    func(netip.Addr) bool
+		token   string // the replica's cluster token
+		send    string // the token the hop carries
+		trusted bool
+	}{
+		{"a source", loopback, "", "", true},
+		{"a source with the token", loopback, "secret", "secret", true},
+		{"a source without the token", loopback, "secret", "", false},
+		{"not a source", nowhere, "", "", false},
+	}
+	for _, tt := range tests {
+		for _, transport := range []string{"fast path", "net/http"} {
+			t.Run(tt.name+"/"+transport, func(t *testing.T) {
+				cfg := testConfig(4, 4, time.Second)
+				cfg.ClusterToken = tt.token
+				// The pool has a sibling elsewhere: the loopback client is
+				// no sibling of this replica.
+				far := pool.Member{Key: "10.9.9.9:9090", ID: "far", Addr: "10.9.9.9:8080", State: pool.StateJoining}
+				opts := []Option{WithSiblings(&fakeSiblings{Members: []pool.Member{far}}, nil), WithHopSources(tt.from)}
+				h, err := New(cfg, appProxy(t, hostOf(app)), prometheus.NewRegistry(), opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var addr string
+				if transport == "fast path" {
+					addr = serveEdge(t, h, func(c *h1.Config) { c.Upstream = hostOf(app) })
+				} else {
+					addr = serveEdge(t, h, nil)
+				}
+				req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+				req.Header.Set(HopHeader, "entry")
+				req.Header.Set("X-Forwarded-For", "203.0.113.9")
+				if tt.send != "" {
+					req.Header.Set(TokenHeader, tt.send)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				xff, load := <-seen, resp.Header.Get(pool.LoadHeader)
+				if trusted := xff == "203.0.113.9" && load != ""; trusted != tt.trusted {
+					t.Fatalf("app saw X-Forwarded-For %q, answer X-Mitosis-Load %q: trusted %t, want %t", xff, load, trusted, tt.trusted)
+				}
+			})
+		}
 	}
 }

@@ -120,8 +120,9 @@ func (h *Handler) decideFront(a ask) decision {
 // with token the value of its TokenHeader (nil without one), is a
 // sibling's hop: remote must be the address of a member of the pool table
 // (in any state: a sibling forwards from its table, which may be ahead of
-// this one's), and when a ClusterToken is set the token must match it
-// (constant time). Without siblings no hop is trusted.
+// this one's) or one WithHopSources names (a front of the tier), and when
+// a ClusterToken is set the token must match it (constant time). Without
+// siblings or sources no hop is trusted; a front trusts none.
 func (h *Handler) trustHop(remote netip.Addr, token []byte) bool {
 	if h.cfg.ForwardOnly {
 		return false // a front is nobody's sibling: every request is a client's
@@ -129,7 +130,7 @@ func (h *Handler) trustHop(remote netip.Addr, token []byte) bool {
 	if len(h.token) > 0 && subtle.ConstantTimeCompare(token, h.token) != 1 {
 		return false
 	}
-	return h.sibAddrs.has(remote)
+	return h.sibAddrs.has(remote) || (h.hopsFrom != nil && remote.IsValid() && h.hopsFrom(remote.Unmap()))
 }
 
 // tryResult is one forwarding try that failed, as the retry rule sees it.
