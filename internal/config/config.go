@@ -70,6 +70,11 @@ type Config struct {
 	// (MITOSIS_GUARD); GuardTokenFile holds the secret shared with it.
 	Guard          string
 	GuardTokenFile string
+	// HopsFrom is a DNS name whose addresses may send hops besides the
+	// siblings (MITOSIS_HOPS_FROM): the tier's entries, e.g.
+	// tasks.app_entry. Empty: none.
+	HopsFrom string
+
 	// Role is RoleReplica (the default: serve the app, share load, scale)
 	// or RoleEntry (serve nothing, forward every request to the replicas
 	// of MITOSIS_SERVICE or MITOSIS_PEERS: the front of a tier on hosts
@@ -193,6 +198,9 @@ func (c Config) Validate() error {
 	if c.Role == RoleEntry {
 		errs = append(errs, c.validateEntry())
 	}
+	if c.HopsFrom != "" && !validHostName(c.HopsFrom) {
+		errs = append(errs, fmt.Errorf("MITOSIS_HOPS_FROM=%q: must be a DNS name (letters, digits, '.', '-', '_'), e.g. tasks.app_entry", c.HopsFrom))
+	}
 	if c.ParentPID < 0 {
 		errs = append(errs, fmt.Errorf("MITOSIS_PARENT_PID=%d: must be >= 0", c.ParentPID))
 	}
@@ -212,6 +220,21 @@ func (c Config) Warnings() []string {
 			"a replica queues requests (and then sheds them) before it asks for more replicas; keep the target well below", t, m))
 	}
 	return out
+}
+
+// validHostName reports whether s is a DNS name as Swarm makes them
+// (tasks.<stack>_<service> has an underscore), without scheme or port.
+func validHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, r := range s {
+		ok := r == '.' || r == '-' || r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return s != "" && s[0] != '.' && s[0] != '-'
 }
 
 // validateEntry checks what the entry role needs: a tier to forward to,

@@ -109,6 +109,8 @@ func TestLoadConfigBadValue(t *testing.T) {
 		{"entry with a driver", []string{"MITOSIS_ROLE=entry", "MITOSIS_SERVICE=app_web", "MITOSIS_DRIVER=swarm"},
 			[]string{"MITOSIS_DRIVER=swarm", "MITOSIS_ROLE=entry"}},
 		{"valid entry", []string{"MITOSIS_ROLE=entry", "MITOSIS_SERVICE=app_web"}, nil},
+		{"hops from a URL", []string{"MITOSIS_HOPS_FROM=http://tasks.app_entry:8080"}, []string{"MITOSIS_HOPS_FROM", "tasks.app_entry:8080", "DNS name"}},
+		{"valid hops from", []string{"MITOSIS_HOPS_FROM=tasks.app_entry"}, nil},
 		{"valid control", []string{"MITOSIS_DRIVER=off"}, nil},
 		{"both on free ports", []string{"MITOSIS_LISTEN=127.0.0.1:0", "MITOSIS_ADMIN_LISTEN=127.0.0.1:0"}, nil},
 	}

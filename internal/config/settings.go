@@ -59,6 +59,7 @@ var settings = []setting{
 	mk("MITOSIS_LOG_FORMAT", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")),
 	mk("MITOSIS_ACCESS_LOG", "log one line per request", boolean(func(c *Config) *bool { return &c.AccessLog })),
 	mk("MITOSIS_PPROF", "serve the Go profiler at /debug/pprof/ on the admin port (token-guarded)", boolean(func(c *Config) *bool { return &c.PProf })),
+	mk("MITOSIS_HOPS_FROM", "a DNS name whose addresses may send hops too (the tier's entries, e.g. tasks.app_entry); empty: siblings only", str(func(c *Config) *string { return &c.HopsFrom })),
 	mk("MITOSIS_ROLE", "replica (serve the app, share load, scale) or entry (serve nothing: forward every request to the replicas of MITOSIS_SERVICE)", oneOf(func(c *Config) *string { return &c.Role }, RoleReplica, RoleEntry)),
 	mk("MITOSIS_DISCOVERY", "how siblings are found: auto, static, dns, swarm, docker, process", oneOf(func(c *Config) *string { return &c.Discovery }, "auto", "static", "dns", "swarm", "docker", "process")),
 	mk("MITOSIS_PEERS", "static discovery: comma-separated sibling admin addresses (host:port)", str(func(c *Config) *string { return &c.Peers })),

@@ -157,7 +157,13 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	// all of it enters through one replica (host port, process driver).
 	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
 	bcfg.ForwardOnly = c.Role == config.RoleEntry
-	if r.h, err = balancer.New(bcfg, a.handler, o.reg, balancer.WithSiblings(r.store, nil)); err != nil {
+	bopts := []balancer.Option{balancer.WithSiblings(r.store, nil)}
+	if c.HopsFrom != "" {
+		hs := &hopSources{name: c.HopsFrom, lookup: net.DefaultResolver.LookupNetIP}
+		go hs.run(bg, c.Health.Interval, r.log)
+		bopts = append(bopts, balancer.WithHopSources(hs.has))
+	}
+	if r.h, err = balancer.New(bcfg, a.handler, o.reg, bopts...); err != nil {
 		return nil, err
 	}
 	if err = r.startLoops(bg, o.reg); err != nil {
