@@ -66,23 +66,21 @@ func TestMultiNode(t *testing.T) {
 	defer func() {
 		t.Logf("multi-node summary:\n%s", strings.Join(summary, "\n"))
 	}()
-	// The web tier scales through a manager's Docker socket, so a replica
-	// on a worker cannot act; until the stack scales through a guard on
-	// the managers, the first run's nodes are managers too.
-	t.Run("three nodes", func(t *testing.T) {
-		m := deployMN(t, 3, 3, tar, id+"a", &summary)
+	// Replicas on the workers scale through the guard on the manager.
+	t.Run("one manager two workers", func(t *testing.T) {
+		m := deployMN(t, 1, 3, tar, id+"a", &summary, "ports:")
 		m.scenario("spread, scale 1 → ≥4 → 1", scaleSpread)
-		m.scenario("node lost under load", func(m *mn) { nodeLost(m, 3) })
+		m.scenario("worker lost under load", func(m *mn) { nodeLost(m, 3) })
 		m.scenario("leader lost", leaderLost)
 		m.scenario("node drained under load", func(m *mn) { nodeDrained(m, 2) })
 	})
 	t.Run("three managers", func(t *testing.T) {
-		m := deployMN(t, 3, 3, tar, id+"b", &summary)
+		m := deployMN(t, 3, 3, tar, id+"b", &summary, "ports:")
 		m.scenario("manager lost, scaling continues", func(m *mn) { managerLost(m, 3) })
 	})
 	// One node: the entry on the node's port 8080 in front of the tier.
 	t.Run("one node with the entry", func(t *testing.T) {
-		m := deployMN(t, 1, 1, tar, id+"c", &summary, "constraints:")
+		m := deployMN(t, 1, 1, tar, id+"c", &summary)
 		m.loadgen = filepath.Join(dir, "loadgen")
 		m.scenario("entry: tier grows, a web task killed", entryScales)
 		m.scenario("web on a host port: pending, capped", pendingPlacement)
@@ -91,8 +89,8 @@ func TestMultiNode(t *testing.T) {
 
 // deployMN starts the nodes, loads the image into them, deploys the stack
 // from node 1 (the docker commands of the harness talk to it) without the
-// YAML blocks in drop (default: the published ports and the placement
-// constraints) and waits for its one replica.
+// YAML blocks in drop ("ports:": load comes from the overlay only) and
+// waits for its one replica.
 func deployMN(t *testing.T, managers, nodes int, tar, id string, sum *[]string, drop ...string) *mn {
 	start := time.Now()
 	c := upCluster(t, managers, nodes)
@@ -113,11 +111,6 @@ func deployMN(t *testing.T, managers, nodes int, tar, id string, sum *[]string, 
 			_, _ = h.docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 		}
 	})
-	// By default no published port (load comes from the overlay) and no
-	// placement constraint, so replicas spread over every node.
-	if len(drop) == 0 {
-		drop = []string{"ports:", "constraints:"}
-	}
 	h.deployWith([]string{e2eOverride, mnOverride}, drop...)
 	m := &mn{harness: h, c: c, probe: h.stack + "_probe", sum: sum}
 	if _, err := h.waitReplicas("deploy", 2*time.Minute, func(r, d int) bool { return r == 1 && d == 1 }); err != nil {
