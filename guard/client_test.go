@@ -133,3 +133,20 @@ func TestClientTriesTheNextGuard(t *testing.T) {
 		t.Fatal("CanAct with no live guard")
 	}
 }
+
+// TestClientSeesPending: what Swarm cannot place reaches the replica
+// through the guard: the pending count, the scheduler's words, a reason of
+// the fixed set and the placement.
+func TestClientSeesPending(t *testing.T) {
+	p, _, addr := guardOnLoopback(t)
+	const msg = "no suitable node (host-mode port already in use on 1 node)"
+	p.mu.Lock()
+	web := p.Services["svc-web"]
+	web.Desired, web.Pending, web.PendingReason, web.PendingMessage, web.Placement = 5, 3, spawner.PendingPort, msg, "1:n1"
+	p.mu.Unlock()
+	st, err := newClient(t, addr, testToken, "app_web", nil).Status(context.Background())
+	want := spawner.Status{Desired: 5, Running: 2, Version: 7, Pending: 3, PendingReason: spawner.PendingPort, PendingMessage: msg, Placement: "1:n1"}
+	if err != nil || st != want {
+		t.Fatalf("Status = %+v, %v\nwant     %+v", st, err, want)
+	}
+}

@@ -213,7 +213,8 @@ func (s *Server) status(r *http.Request, c caller) (any, []any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out := spawner.GuardStatus{Service: st.Name, Desired: st.Desired, Running: st.Running, Version: st.Version, Tasks: []spawner.GuardTask{}}
+	out := spawner.GuardStatus{Service: st.Name, Desired: st.Desired, Running: st.Running, Version: st.Version, Tasks: []spawner.GuardTask{},
+		Pending: st.Pending, PendingReason: st.PendingReason, PendingMessage: st.PendingMessage, Placement: st.Placement}
 	out.Min, out.Max, _ = bounds(st, s.cfg.HardCap) // unreadable: 0, 0; scale says why
 	for _, t := range st.Tasks {
 		out.Tasks = append(out.Tasks, spawner.GuardTask{Name: t.Name, ID: t.ID, Slot: t.Slot, State: t.State, Addrs: t.Addrs})

@@ -553,6 +553,9 @@ type taskInfo struct {
 	NodeID    string
 	Slot      int
 	State     string // the observed state: running, starting, ...
+	// Err is the task's error: for a pending task, the scheduler's
+	// explanation of why it cannot be placed ("no suitable node (...)").
+	Err string
 	// Addrs maps each attached network's name to the task's IP on it (the
 	// CIDR prefix stripped).
 	Addrs map[string]string
@@ -597,7 +600,7 @@ func (e *Engine) serviceTasks(ctx context.Context, serviceIDs []string) ([]taskI
 	out := make([]taskInfo, 0, len(list))
 	for _, t := range list {
 		ti := taskInfo{ID: t.ID, ServiceID: t.ServiceID, NodeID: t.NodeID, Slot: t.Slot, State: string(t.Status.State),
-			Addrs: make(map[string]string, len(t.NetworksAttachments))}
+			Err: t.Status.Err, Addrs: make(map[string]string, len(t.NetworksAttachments))}
 		for _, na := range t.NetworksAttachments {
 			for _, a := range na.Addresses {
 				if ip, _, _ := strings.Cut(a, "/"); ip != "" {

@@ -99,6 +99,13 @@ type GuardStatus struct {
 	Min   int         `json:"min"`
 	Max   int         `json:"max"`
 	Tasks []GuardTask `json:"tasks"`
+	// Pending, PendingReason, PendingMessage and Placement are Status's:
+	// the tasks Swarm cannot place, why, and the nodes that take new
+	// tasks.
+	Pending        int    `json:"pending,omitempty"`
+	PendingReason  string `json:"pending_reason,omitempty"`
+	PendingMessage string `json:"pending_message,omitempty"`
+	Placement      string `json:"placement,omitempty"`
 }
 
 // GuardScaleRequest is the body of GuardPathScale.

@@ -237,14 +237,19 @@ func (g *GuardClient) ServiceStatus(ctx context.Context) (GuardStatus, error) {
 	return st, err
 }
 
-// Status reads the own service: Desired, Running and the version to pass
-// to Scale.
+// Status reads the own service: Desired, Running, what cannot be placed
+// and the version to pass to Scale.
 func (g *GuardClient) Status(ctx context.Context) (Status, error) {
 	st, err := g.ServiceStatus(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("spawner: guard: status: %w", err)
 	}
-	return Status{Desired: st.Desired, Running: st.Running, Version: st.Version}, nil
+	out := Status{Desired: st.Desired, Running: st.Running, Version: st.Version, Placement: st.Placement}
+	if st.Pending > 0 {
+		// The reason is one of a fixed set, whatever the guard sent.
+		out.Pending, out.PendingReason, out.PendingMessage = st.Pending, pendingReason(st.PendingMessage, false), st.PendingMessage
+	}
+	return out, nil
 }
 
 // Scale asks the guard for n replicas of the own service at version. A

@@ -63,6 +63,13 @@ type ServiceState struct {
 	Labels map[string]string
 	// Tasks are the tasks Swarm wants running (filled by Services.State).
 	Tasks []ServiceTask
+	// Pending, PendingReason, PendingMessage and Placement are as in
+	// Status: the tasks the scheduler cannot place, why, and the nodes
+	// that take new tasks (filled by Services.State).
+	Pending        int
+	PendingReason  string
+	PendingMessage string
+	Placement      string
 }
 
 // EnvValue returns the value of key in Env and whether it is set (the
@@ -102,6 +109,7 @@ type servicesAPI interface {
 	info(ctx context.Context) (engineInfo, error)
 	servicesWithLabel(ctx context.Context, label string) ([]serviceInfo, error)
 	serviceTasks(ctx context.Context, serviceIDs []string) ([]taskInfo, error)
+	placement(ctx context.Context) (string, error)
 }
 
 // Services reads and scales Swarm services by id, for the guard, which
@@ -171,11 +179,18 @@ func (s *Services) State(ctx context.Context, id string) (ServiceState, error) {
 		return ServiceState{}, fmt.Errorf("spawner: tasks of service %s: %w", sp.Name, err)
 	}
 	for _, t := range tasks {
-		if t.State == "running" {
+		switch {
+		case t.State == "running":
 			st.Running++
+		case t.State == "pending" && t.Err != "":
+			if st.Pending == 0 {
+				st.PendingReason, st.PendingMessage = pendingReason(t.Err, false), t.Err
+			}
+			st.Pending++
 		}
 		st.Tasks = append(st.Tasks, serviceTask(sp.Name, t))
 	}
+	st.Placement, _ = s.api.placement(ctx) // unknown on error: a cap waits for its probe
 	slices.SortFunc(st.Tasks, func(a, b ServiceTask) int { return strings.Compare(a.Name, b.Name) })
 	return st, nil
 }

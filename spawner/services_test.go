@@ -92,6 +92,23 @@ func TestServicesState(t *testing.T) {
 	}
 }
 
+// State counts the tasks the scheduler cannot place, with its words, and
+// reads the placement.
+func TestServicesStatePending(t *testing.T) {
+	f := servicesFake(t)
+	const msg = "no suitable node (scheduling constraints not satisfied on 3 nodes)"
+	f.Tasks = append(f.Tasks, swarm.Task{ID: "t9", ServiceID: "svc1", Slot: 9, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Err: msg}})
+	f.Nodes = []swarm.Node{node("n1", swarm.NodeStateReady, swarm.NodeAvailabilityActive)}
+	st, err := newTestServices(t, f).State(context.Background(), "svc1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 1 || st.PendingReason != PendingConstraint || st.PendingMessage != msg || st.Placement != "1:n1" {
+		t.Fatalf("State = pending %d (%s: %s), placement %q; want 1 constraint, 1:n1", st.Pending, st.PendingReason, st.PendingMessage, st.Placement)
+	}
+}
+
 func TestServicesScale(t *testing.T) {
 	errTooMany := errors.New("too many")
 	atMost5 := func(st ServiceState) error {
