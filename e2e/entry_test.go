@@ -120,7 +120,8 @@ func entryScales(m *mn) {
 // count does not run away: it stays at what runs (plus one probe).
 func pendingPlacement(m *mn) {
 	t := m.t
-	if _, err := m.docker("service", "update", "--detach", "--update-order", "stop-first", "--update-delay", "0s",
+	// All tasks at once (parallelism 0): one gets the port, the others pend.
+	if _, err := m.docker("service", "update", "--detach", "--update-order", "stop-first", "--update-parallelism", "0",
 		"--publish-add", "mode=host,published=18080,target=8080", m.service); err != nil {
 		t.Fatal(err)
 	}
@@ -161,15 +162,27 @@ func pendingPlacement(m *mn) {
 			t.Errorf("a decision with %d pending does not say why: %q", d.pending, d.reason)
 		}
 	}
-	// What Swarm is asked for: never more than what runs plus one probe.
-	out, err := m.docker("service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", m.service)
-	if err != nil {
-		t.Fatal(err)
+	// What Swarm is asked for comes down to what runs (plus one probe)
+	// and stays there while the load still wants more.
+	asked := func() (n, run int) {
+		out, err := m.docker("service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", m.service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ = strconv.Atoi(strings.TrimSpace(out))
+		return n, len(runningTasks(m.tasks()))
 	}
-	run := len(runningTasks(m.tasks()))
-	if n, _ := strconv.Atoi(strings.TrimSpace(out)); n > run+1 {
-		t.Errorf("the service asks for %d replicas while %d run: the desired count ran away", n, run)
+	var n, run int
+	if eventually(time.Minute, time.Second, func() bool { n, run = asked(); return n <= run+1 }) != nil {
+		t.Fatalf("the service asks for %d replicas while %d run: the desired count ran away", n, run)
 	}
+	for range 10 { // a window of 10 s under the load, not a wait for an event
+		time.Sleep(time.Second)
+		if n, run = asked(); n > run+1 {
+			t.Fatalf("the service asks for %d replicas again while %d run", n, run)
+		}
+	}
+	out := strconv.Itoa(n)
 	for _, ln := range strings.Split(metric, "\n") {
 		if strings.HasPrefix(ln, "mitosis_replicas_pending{") {
 			m.t.Log(ln)
@@ -177,5 +190,5 @@ func pendingPlacement(m *mn) {
 	}
 	last := log[len(log)-1]
 	m.note("host port on the web tier: %d decisions with pending replicas, e.g. %q; %s asked for, %d running",
-		len(log), last.reason, strings.TrimSpace(out), run)
+		len(log), last.reason, out, run)
 }
