@@ -269,8 +269,11 @@ func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
 	for ; have < n; have++ {
 		if err := d.spawn(ctx); err != nil {
 			// The engine refused (a port, resources, a missing image...):
-			// the rest would fail alike. Status shows them as pending.
-			d.refused.n, d.refused.msg = n-have, err.Error()
+			// the rest would fail alike. Status shows them as pending. A
+			// call that ran out of time is no refusal: next tick tries again.
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				d.refused.n, d.refused.msg = n-have, err.Error()
+			}
 			errs = append(errs, err)
 			break
 		}
@@ -285,10 +288,15 @@ func (d *Docker) Scale(ctx context.Context, n int, version uint64) error {
 	return nil
 }
 
+// spawn creates and starts one clone. Its calls are bounded by the
+// engine's own call timeout, not by the caller's deadline: the autoscale
+// loop gives a Scale about a tick, and a start cut short by it left a
+// created clone to remove and the tier short of replicas on a busy daemon.
 func (d *Docker) spawn(ctx context.Context) error {
 	if d.retiring.Load() {
 		return errRetiring
 	}
+	ctx = context.WithoutCancel(ctx)
 	id, err := d.api.cloneContainer(ctx, d.root, map[string]string{LabelParent: d.root, LabelGroup: d.group}, d.cfg.Env)
 	if err != nil {
 		if id != "" {

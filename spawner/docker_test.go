@@ -364,3 +364,25 @@ func TestDockerRefusedClonesArePending(t *testing.T) {
 		t.Fatalf("once the engine accepts Status = %+v, want 3 running, none pending", st)
 	}
 }
+
+// A spawn is not cut by the caller's deadline (each engine call has its
+// own timeout): a start that outlasts it still brings the clone up.
+func TestDockerSpawnOutlivesTheCallerDeadline(t *testing.T) {
+	f := dockerFake(t)
+	d := newTestDocker(t, f, rootID[:12])
+	if _, err := d.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.StartDelay = 300 * time.Millisecond // a busy daemon
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := d.Scale(ctx, 2, 0); err != nil {
+		t.Fatalf("Scale past the caller's deadline: %v", err)
+	}
+	st, err := d.Status(context.Background())
+	if err != nil || st.Running != 2 || st.Pending != 0 {
+		t.Fatalf("Status = %+v, %v; want the clone running, none pending", st, err)
+	}
+}

@@ -103,8 +103,9 @@ type fakeEngine struct {
 	CreateError, StartError, InspectError string
 	// Stops records the ?t= (seconds) of each stop, by container id.
 	Stops map[string]string
-	// WaitDelay delays the answer of /wait (a task that runs long).
-	WaitDelay time.Duration
+	// WaitDelay delays the answer of /wait (a task that runs long);
+	// StartDelay that of /start (a busy daemon).
+	WaitDelay, StartDelay time.Duration
 	// RemoveFailures makes the first n container removals answer 500.
 	RemoveFailures int
 
@@ -403,6 +404,15 @@ func (f *fakeEngine) serveContainers(w http.ResponseWriter, r *http.Request, par
 		cfg := c.Config
 		writeJSON(w, 200, container.InspectResponse{ContainerJSONBase: base, Config: &cfg,
 			NetworkSettings: &container.NetworkSettings{Networks: c.Nets}})
+	case r.Method == http.MethodPost && op == "start" && f.StartDelay > 0:
+		d := f.StartDelay
+		f.mu.Unlock()
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		fallthrough
 	case r.Method == http.MethodPost && op == "start":
 		if f.StartError != "" {
 			apiError(w, 500, f.StartError)
