@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ func dockerRoot(h *harness) {
 			r, a = len(group(false)), len(group(true))
 			return ok(r, a)
 		}) != nil {
-			logs, _ := h.docker("logs", "--tail", "30", root)
+			logs, _ := run(context.Background(), time.Minute, nil, "sh", "-c", "docker logs --tail 40 "+root+" 2>&1")
 			t.Fatalf("%s: %d clones running, %d in all after %s; root's log:\n%s", what, r, a, timeout, logs)
 		}
 		return time.Since(start)

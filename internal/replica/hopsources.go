@@ -43,23 +43,32 @@ func (s *hopSources) refresh(ctx context.Context) error {
 	return nil
 }
 
-// run refreshes now and every interval until ctx ends, logging a failure
-// once until a lookup works again.
+// hopSourcesPatience is how many lookups in a row must fail before it is
+// logged: Docker's embedded DNS drops a lookup now and then, and the known
+// addresses serve meanwhile.
+const hopSourcesPatience = 5
+
+// run refreshes now and every interval until ctx ends. A failure is
+// logged once it has lasted hopSourcesPatience lookups, and its end too.
 func (s *hopSources) run(ctx context.Context, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	failing := false
+	fails := 0
 	for {
 		lctx, cancel := context.WithTimeout(ctx, every)
 		err := s.refresh(lctx)
 		cancel()
 		switch {
-		case err != nil && !failing && ctx.Err() == nil:
-			log.Warn("MITOSIS_HOPS_FROM: lookup failed; keeping the addresses known", "name", s.name, "err", err)
-		case err == nil && failing:
-			log.Info("MITOSIS_HOPS_FROM: lookup works again", "name", s.name)
+		case err != nil && ctx.Err() == nil:
+			if fails++; fails == hopSourcesPatience {
+				log.Warn("MITOSIS_HOPS_FROM: lookups fail; keeping the addresses known", "name", s.name, "err", err)
+			}
+		case err == nil:
+			if fails >= hopSourcesPatience {
+				log.Info("MITOSIS_HOPS_FROM: lookup works again", "name", s.name)
+			}
+			fails = 0
 		}
-		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return
