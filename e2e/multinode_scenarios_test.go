@@ -125,11 +125,11 @@ func (m *mn) checkLostOnly(what string, res loadResult, lost map[string]bool) {
 // node may fail. The node then comes back for the next scenarios.
 func nodeLost(m *mn, i int) {
 	t := m.t
-	l, run := m.grow("mnlost", 12, 4, func(run []swarmTask) bool { return hasOn(i)(run) && len(perNode(run)) == m.c.n })
+	l, _ := m.grow("mnlost", 12, 4, func(run []swarmTask) bool { return hasOn(i)(run) && len(perNode(run)) == m.c.n })
 	// Let the load reach every replica, forwards between siblings too:
 	// a window, not a wait.
 	time.Sleep(3 * time.Second)
-	run = runningTasks(m.tasks())
+	run := runningTasks(m.tasks())
 	lostTasks, lost := on(run, i)
 	m.t.Logf("replicas when node %d is lost: %s", i, where(run))
 	var survivor swarmTask
