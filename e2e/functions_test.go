@@ -132,7 +132,10 @@ func TestFunctionContainers(t *testing.T) {
 	}
 	_, url := newSet("none", fmt.Sprintf("/probe=%s probe fixed-arg,/sleep=%s sleep 1500,/hang=%s sleep 600000,/fail=%s fail",
 		image, image, image, image), func(c *functions.Config) {
-		c.Concurrency, c.QueueMax, c.QueueTimeout, c.Timeout = 2, 10, time.Minute, 3*time.Second
+		// The run timeout leaves room for a slow daemon: create and start
+		// took over a second each on a busy machine, on top of the 1.5 s
+		// sleep (a 3 s timeout answered 504 there).
+		c.Concurrency, c.QueueMax, c.QueueTimeout, c.Timeout = 2, 10, time.Minute, 8*time.Second
 	})
 	_, netURL := newSet(network, "/probe="+image, nil)
 
