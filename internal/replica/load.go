@@ -39,7 +39,22 @@ func stateOf(id string, publicPort int, s balancer.Snapshot, forwarded uint64, d
 // selfState is this replica's load as of now.
 func (r *Replica) selfState(now time.Time) pool.State {
 	return stateOf(r.cfg.ReplicaID, portOf(r.cfg.Listen), r.h.Signal().Snapshot(now), r.h.ForwardedCount(), r.h.Draining(),
-		r.status.Ready(context.Background()) == nil, r.plat.canScale.Load())
+		r.status.Ready(context.Background()) == nil, r.canAct(now, r.settle()))
+}
+
+// settle is how long a new replica lets its siblings find it (a discovery
+// round and a poll, twice over) before it reports that it can act; it
+// takes the lead itself only after as long again, by when a sibling that
+// led in the meantime has read that report and stepped back. Without the
+// wait, a replacement with the smallest id scaled in the same tick as the
+// sibling that had taken over: two scale calls in sequence, each on the
+// version the other left, which the version check cannot catch.
+func (r *Replica) settle() time.Duration { return 2 * r.cfg.Health.Interval }
+
+// canAct reports whether this replica may act on the platform and has run
+// for at least wait.
+func (r *Replica) canAct(now time.Time, wait time.Duration) bool {
+	return r.plat.canScale.Load() && now.Sub(r.started) >= wait
 }
 
 // selfMember is this replica as a row of its own pool table: made the way

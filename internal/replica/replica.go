@@ -35,16 +35,19 @@ import (
 // Replica is one started replica: its servers, its loops, and what Wait
 // stops, in order, when it drains.
 type Replica struct {
-	cfg    config.Config // Listen and AdminListen as bound
-	log    *slog.Logger
-	now    func() time.Time
-	h      *balancer.Handler
-	status *health.Status
-	store  *pool.Store
-	loop   *autoscale.Loop // nil when the driver is off
-	page   *dashboard.Dashboard
-	plat   *platform
-	hurry  func() (<-chan os.Signal, func())
+	cfg config.Config // Listen and AdminListen as bound
+	log *slog.Logger
+	now func() time.Time
+	// started is when Start began: a new replica leads only once its
+	// siblings can know it (settle, canAct).
+	started time.Time
+	h       *balancer.Handler
+	status  *health.Status
+	store   *pool.Store
+	loop    *autoscale.Loop // nil when the driver is off
+	page    *dashboard.Dashboard
+	plat    *platform
+	hurry   func() (<-chan os.Signal, func())
 
 	pub     *http.Server
 	fast    *h1.Server // the public listener's server (fast path, guard, limits)
@@ -92,6 +95,7 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 		c.Driver = "off" // an entry starts no replicas (Validate refused any other)
 	}
 	r := &Replica{cfg: c, log: o.log, now: time.Now, hurry: o.hurry, serveErr: make(chan error, 4)}
+	r.started = r.now()
 	bg, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	defer func() {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/config"
 	"github.com/mitosis-run/mitosis/spawner"
@@ -226,6 +227,8 @@ func TestInjectedDriver(t *testing.T) {
 	c := testConfig("drv")
 	c.Autoscale.Tick = 100 * time.Millisecond // the shortest valid tick
 	c.Autoscale.MinReplicas, c.Autoscale.MaxReplicas = 1, 5
+	// A new replica leads after it has settled (four sync intervals).
+	c.Health.Interval, c.Health.Timeout = 100*time.Millisecond, 50*time.Millisecond
 	f := &fakeDriver{st: spawner.Status{Desired: 2, Running: 2, Version: 7}, reads: make(chan struct{}, 1)}
 	r := startTest(t, c, WithHandler(http.NotFoundHandler()), WithDriver(f))
 	deadline := time.After(10 * time.Second)
@@ -236,7 +239,7 @@ func TestInjectedDriver(t *testing.T) {
 			t.Fatal("no decision with the driver's counts within 10s")
 		}
 		d := stateDoc(t, r)
-		if len(d.Decisions) == 0 {
+		if len(d.Decisions) == 0 || d.Replicas == nil || !d.Replicas.Leader {
 			continue
 		}
 		if p := d.Replicas; p == nil || p.Driver != "injected" || p.Desired != 2 || p.Running != 2 || !p.Leader || !p.CanScale {
@@ -305,5 +308,35 @@ func TestStartRejectsTwoApps(t *testing.T) {
 				t.Fatalf("Start failed on the network, not on the options: %v", err)
 			}
 		})
+	}
+}
+
+// A new replica reports that it can act only once its siblings have had
+// time to find it, and leads only after as long again: a replacement with
+// the smallest id must not act in the tick a sibling that led meanwhile
+// still acts (issue 14: the leader lost, no double scaling).
+func TestNewReplicaSettlesBeforeLeading(t *testing.T) {
+	c := testConfig("settle")
+	c.Health.Interval, c.Health.Timeout = 500*time.Millisecond, 100*time.Millisecond
+	f := &fakeDriver{st: spawner.Status{Desired: 1, Running: 1, Version: 1}, reads: make(chan struct{}, 1)}
+	r := startTest(t, c, WithHandler(http.NotFoundHandler()), WithDriver(f))
+	now := r.started
+	for _, tt := range []struct {
+		after            time.Duration
+		reports, leading bool
+	}{
+		{0, false, false},
+		{999 * time.Millisecond, false, false},
+		{time.Second, true, false},
+		{1999 * time.Millisecond, true, false},
+		{2 * time.Second, true, true},
+	} {
+		at := now.Add(tt.after)
+		if got := r.selfState(at).CanScale; got != tt.reports {
+			t.Errorf("after %s: state says can_scale=%v, want %v", tt.after, got, tt.reports)
+		}
+		if got := autoscale.Leader(r.selfCandidateAt(at), nil); got != tt.leading {
+			t.Errorf("after %s: leader=%v, want %v", tt.after, got, tt.leading)
+		}
 	}
 }

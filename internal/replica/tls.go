@@ -165,8 +165,10 @@ func (t tlsTier) Peers() []string {
 	return peers
 }
 
-func (r *Replica) selfCandidate() autoscale.Candidate {
-	return autoscale.Candidate{ID: r.cfg.ReplicaID, Ready: !r.h.Draining(), CanScale: r.plat.canScale.Load()}
+func (r *Replica) selfCandidate() autoscale.Candidate { return r.selfCandidateAt(r.now()) }
+
+func (r *Replica) selfCandidateAt(now time.Time) autoscale.Candidate {
+	return autoscale.Candidate{ID: r.cfg.ReplicaID, Ready: !r.h.Draining(), CanScale: r.canAct(now, 2*r.settle())}
 }
 
 // withTLSAdmin adds the tier's TLS state endpoints to the admin handler.
