@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
 func TestAdmissionFastPathAndLimit(t *testing.T) {
@@ -148,11 +150,7 @@ func TestAdmissionStress(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(time.Millisecond) // the polling interval
+	if !wait.Until(5*time.Second, time.Millisecond, cond) {
+		t.Fatal("condition not reached in 5s")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitosis-run/mitosis/internal/wait"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -122,12 +123,8 @@ func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+	if !wait.Until(d, 10*time.Millisecond, cond) {
+		t.Fatalf("timed out after %s waiting for: %s", d, what)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
 // paths are the two transports a request can take: the h1 fast path (an
@@ -253,11 +255,8 @@ func TestSlowReader(t *testing.T) {
 // waitFor polls cond until it holds, failing the test after within.
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	for end := time.Now().Add(within); !cond(); {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond) // the polling interval
+	if !wait.Until(within, 20*time.Millisecond, cond) {
+		t.Fatalf("%s: not within %s", what, within)
 	}
 }
 

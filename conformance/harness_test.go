@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
 // mitosisBin is the binary under test, built once by TestMain (without
@@ -119,25 +121,28 @@ func startMitosis(t testing.TB, env ...string) *replica {
 			t.Logf("--- mitosis log:\n%s", r.log.String())
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + r.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return r
-			}
-		}
+	exited := false
+	ready := wait.Until(15*time.Second, 20*time.Millisecond, func() bool {
 		select {
 		case <-done:
-			t.Fatalf("mitosis exited at start-up:\n%s", r.log.String())
+			exited = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mitosis not ready in 15s:\n%s", r.log.String())
+		resp, err := http.Get("http://" + r.admin + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval for readiness
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	switch {
+	case exited:
+		t.Fatalf("mitosis exited at start-up:\n%s", r.log.String())
+	case !ready:
+		t.Fatalf("mitosis not ready in 15s:\n%s", r.log.String())
 	}
+	return r
 }
 
 // metric reads one sample (name with its labels, as /metrics prints it)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
 // fakeHooks counts slots; Deny makes TryAcquire and TryAcquireHop fail.
@@ -230,9 +232,7 @@ func startProxy(t testing.TB, upstreamAddr string, tune func(*Config, *http.Serv
 		_ = s.Close()
 		<-served
 		// Close does not wait for the connections' goroutines to finish.
-		for i := 0; i < 200 && hooks.Acquired.Load() != hooks.Dones.Load(); i++ {
-			time.Sleep(10 * time.Millisecond) // polling, for at most 2 s
-		}
+		wait.Until(2*time.Second, 10*time.Millisecond, func() bool { return hooks.Acquired.Load() == hooks.Dones.Load() })
 		if n, d := hooks.Acquired.Load(), hooks.Dones.Load(); n != d {
 			t.Errorf("TryAcquire true %d times, Done %d times", n, d)
 		}
@@ -323,10 +323,7 @@ func dialRawErr(addr string) (net.Conn, error) {
 // waitFor polls cond until it holds, failing the test after 5 s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // the polling interval
+	if !wait.Until(5*time.Second, 2*time.Millisecond, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }

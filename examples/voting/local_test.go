@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
 func freePort(t *testing.T) string {
@@ -80,17 +82,15 @@ func TestLocalRun(t *testing.T) {
 		}
 	})
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/")
-		if err == nil {
+	var err error
+	if !wait.Until(20*time.Second, 100*time.Millisecond, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(base + "/"); err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the app does not answer: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
+		return err == nil
+	}) {
+		t.Fatalf("the app does not answer: %v", err)
 	}
 
 	var out bytes.Buffer
@@ -122,11 +122,8 @@ func TestLocalRun(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit within 30 s of SIGTERM")
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for left := processesOf(bin); len(left) > 0; left = processesOf(bin) {
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left after the drain: %v", left)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
+	var left []string
+	if !wait.Until(10*time.Second, 100*time.Millisecond, func() bool { left = processesOf(bin); return len(left) == 0 }) {
+		t.Fatalf("processes left after the drain: %v", left)
 	}
 }
