@@ -15,10 +15,13 @@
 // kept in a directory (MITOSIS_TLS_STORE) across a restart of the tier.
 //
 // Owns: the TLS server configuration (TLS 1.2+, AEAD suites, X25519 first,
-// h2 and http/1.1 by ALPN), the handshake listener and its metrics, the
-// ACME flow (golang.org/x/crypto/acme), the replicated state and its admin
-// endpoints, the redirect handler and the HSTS header.
+// h2 and http/1.1 by ALPN), the handshakes (Handshaker: the h1 server
+// calls it for each connection of the HTTPS listener; Listener for a
+// net/http server) and their metrics, the ACME flow
+// (golang.org/x/crypto/acme), the replicated state and its admin
+// endpoints, the redirect handler and the HSTS value and header.
 //
-// Must not: touch the plain-HTTP fast path (balancer/h1) or decide who
-// leads; it asks Tier. Manager's methods are safe for concurrent use.
+// Must not: serve HTTP on the HTTPS listener (balancer/h1 does) or decide
+// who leads; it asks Tier. Manager's, Handshaker's and Listener's methods
+// are safe for concurrent use.
 package certs

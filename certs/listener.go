@@ -12,17 +12,51 @@ import (
 	"time"
 )
 
-// Listener accepts TCP connections and hands on only those whose TLS
-// handshake succeeded, as *tls.Conn (so net/http serves HTTP/2 on those
-// that negotiated "h2"). Each handshake runs in its own goroutine within
-// a deadline and is counted in mitosis_tls_handshakes_total by result:
-// net/http would only log the failures. Close stops accepting; handshakes
-// under way finish or time out and their connections are closed.
-type Listener struct {
-	inner   net.Listener
+// Handshaker runs the server side of TLS handshakes with a configuration,
+// within a timeout, and counts each in mitosis_tls_handshakes_total by
+// result (net/http would only log the failures). The h1 server calls it
+// for every connection its HTTPS listener accepts; Listener does for a
+// net/http server. Safe for concurrent use.
+type Handshaker struct {
 	cfg     *tls.Config
 	timeout time.Duration
 	m       *Metrics
+}
+
+// NewHandshaker serves cfg; timeout bounds each handshake.
+func NewHandshaker(cfg *tls.Config, timeout time.Duration, m *Metrics) *Handshaker {
+	return &Handshaker{cfg: cfg, timeout: timeout, m: m}
+}
+
+// Handshake runs the handshake on c within the timeout (a deadline on c,
+// cleared on success) and returns the TLS connection over c. A client
+// that spoke plain HTTP is told so. On an error the caller closes c.
+func (h *Handshaker) Handshake(c net.Conn) (*tls.Conn, error) {
+	tc := tls.Server(c, h.cfg)
+	// The deadline alone bounds it: a context would cost a goroutine per
+	// handshake to watch it.
+	_ = c.SetDeadline(time.Now().Add(h.timeout))
+	if err := tc.HandshakeContext(context.Background()); err != nil {
+		reason := handshakeReason(err)
+		if reason == reasonNotTLS {
+			answerPlainHTTP(c, err)
+		}
+		h.m.handshake(reason)
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{}) // the server sets its own from here on
+	h.m.handshake("")
+	return tc, nil
+}
+
+// Listener accepts TCP connections and hands on only those whose TLS
+// handshake (Handshaker) succeeded, as *tls.Conn (so net/http serves
+// HTTP/2 on those that negotiated "h2"). Each handshake runs in its own
+// goroutine. Close stops accepting; handshakes under way finish or time
+// out and their connections are closed.
+type Listener struct {
+	inner net.Listener
+	hs    *Handshaker
 
 	conns chan net.Conn
 	errs  chan error
@@ -34,7 +68,7 @@ var _ net.Listener = (*Listener)(nil)
 
 // NewListener serves cfg on inner; timeout bounds each handshake.
 func NewListener(inner net.Listener, cfg *tls.Config, timeout time.Duration, m *Metrics) *Listener {
-	l := &Listener{inner: inner, cfg: cfg, timeout: timeout, m: m,
+	l := &Listener{inner: inner, hs: NewHandshaker(cfg, timeout, m),
 		conns: make(chan net.Conn), errs: make(chan error), done: make(chan struct{})}
 	go l.acceptLoop()
 	return l
@@ -70,22 +104,11 @@ func (l *Listener) acceptLoop() {
 }
 
 func (l *Listener) handshake(c net.Conn) {
-	tc := tls.Server(c, l.cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	_ = c.SetDeadline(time.Now().Add(l.timeout))
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	tc, err := l.hs.Handshake(c)
 	if err != nil {
-		reason := handshakeReason(err)
-		if reason == reasonNotTLS {
-			answerPlainHTTP(c, err)
-		}
-		l.m.handshake(reason)
 		c.Close()
 		return
 	}
-	_ = c.SetDeadline(time.Time{}) // net/http sets its own from here on
-	l.m.handshake("")
 	select {
 	case l.conns <- tc:
 	case <-l.done:

@@ -25,7 +25,7 @@ const (
 var handshakeReasons = []string{reasonTimeout, reasonClosed, reasonNotTLS, reasonClientAlert, reasonNoShared, reasonNoCertificate, reasonOther}
 
 // Metrics are the TLS series. One Metrics is shared by the Manager and the
-// Listener of a replica.
+// Handshaker of a replica.
 type Metrics struct {
 	handshakeOK  prometheus.Counter
 	handshakeErr map[string]prometheus.Counter

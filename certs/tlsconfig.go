@@ -30,16 +30,28 @@ func ServerTLSConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *
 }
 
 // HSTS adds Strict-Transport-Security with maxAge to every response of h
-// (served over HTTPS only: browsers ignore the header over plain HTTP).
-// maxAge 0 returns h unchanged. includeSubDomains is not sent: it would
-// commit every name under the domain, which mitosis cannot know about.
+// to a request that came over TLS (r.TLS set: RFC 6797 §7.2 forbids it
+// over plain HTTP, where browsers ignore it anyway). maxAge 0 returns h
+// unchanged. includeSubDomains is not sent: it would commit every name
+// under the domain, which mitosis cannot know about.
 func HSTS(h http.Handler, maxAgeSeconds int64) http.Handler {
 	if maxAgeSeconds <= 0 {
 		return h
 	}
-	v := []string{"max-age=" + strconv.FormatInt(maxAgeSeconds, 10)}
+	v := []string{HSTSValue(maxAgeSeconds)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Strict-Transport-Security"] = v
+		if r.TLS != nil {
+			w.Header()["Strict-Transport-Security"] = v
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// HSTSValue is the Strict-Transport-Security value for maxAge seconds, the
+// one HSTS sends ("" for 0: no header); the h1 fast path writes it too.
+func HSTSValue(maxAgeSeconds int64) string {
+	if maxAgeSeconds <= 0 {
+		return ""
+	}
+	return "max-age=" + strconv.FormatInt(maxAgeSeconds, 10)
 }
