@@ -57,9 +57,10 @@ func readHeadRaw(br *bufio.Reader) (int, error) {
 	}
 }
 
-// benchClient sends GETs on one connection and reads each response.
-func benchClient(b *testing.B, addr string, next func() bool) {
-	c, err := net.Dial("tcp", addr)
+// benchOn sends GETs on one connection dial makes and reads each
+// response.
+func benchOn(b *testing.B, dial func() (net.Conn, error), next func() bool) {
+	c, err := dial()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,15 +82,19 @@ func benchClient(b *testing.B, addr string, next func() bool) {
 }
 
 func runBench(b *testing.B, addr string) {
+	runBenchOn(b, func() (net.Conn, error) { return net.Dial("tcp", addr) })
+}
+
+func runBenchOn(b *testing.B, dial func() (net.Conn, error)) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
-		benchClient(b, addr, func() bool { i++; return i <= b.N })
+		benchOn(b, dial, func() bool { i++; return i <= b.N })
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) { benchClient(b, addr, pb.Next) })
+		b.RunParallel(func(pb *testing.PB) { benchOn(b, dial, pb.Next) })
 	})
 }
 

@@ -29,8 +29,9 @@ type conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	uw       *bufio.Writer // to the upstream, for streamed request bodies
-	rw       io.ReadWriter // the socket under br and bw (sockIO)
+	rw       io.ReadWriter // the socket under br and bw (sockIO, or newTLSSock)
 	idle     idleFiller    // rw, when it can wait without buffers; or nil
+	hang     hangupWatcher // rw, when it can watch for the client leaving; or nil
 	fillFn   func() bool   // c.fill
 	fillErr  error
 	clientIP []byte
@@ -60,6 +61,12 @@ type conn struct {
 	// Forwarding to siblings (forward.go).
 	tried         []string
 	load, loadBuf []byte // a sibling's X-Mitosis-Load value
+
+	// xfProto ends the head for the app: X-Forwarded-Proto, http or https
+	// (xfProtoHTTP, xfProtoHTTPS). hsts is the Strict-Transport-Security
+	// line every answer on a TLS connection carries, or nil.
+	xfProto string
+	hsts    []byte
 }
 
 // errHeadTooLarge: the head does not fit the read buffer (requests) or
@@ -284,6 +291,7 @@ func (c *conn) requestTimeout() {
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = w.Write(c.s.replicaLine)
+	_, _ = w.Write(c.hsts)
 	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(RequestTimeoutBody)) + "\r\nConnection: close\r\n\r\n" + RequestTimeoutBody)
 	_ = w.Flush()
 }
@@ -294,7 +302,7 @@ func (c *conn) handoff() {
 	buf, _ := c.br.Peek(c.br.Buffered())
 	_ = c.c.SetReadDeadline(time.Time{}) // the fallback sets its own
 	c.s.forget(c)
-	if c.s.hl.hand(newGuardConn(c.c, c.rw, c.s, buf, c.s.maxHead)) {
+	if c.s.hl.hand(c.s.guard(c.c, c.rw, buf)) {
 		c.handedOff = true
 	}
 }

@@ -62,7 +62,20 @@
 // that would probably fail, the connection yields to the others, unless
 // the poller has been starved for a while (yield.go).
 //
-// Owns: the public listener's accept loop, the client connections it keeps,
+// TLS: ServeTLS serves an HTTPS listener with the same Server. Each
+// connection's goroutine runs the handshake (a Handshaker the caller
+// gives: certificate, versions, metrics), then a connection that
+// negotiated HTTP/2 goes to the fallback as the *tls.Conn net/http needs,
+// and any other is served like a plain one, fast path, guard, deadlines
+// and limits included, through crypto/tls; its requests carry
+// X-Forwarded-Proto: https and its answers the Strict-Transport-Security
+// field the caller asks for. crypto/tls reads and writes the socket under
+// it through the same raw system calls (tls_linux.go), so per-wait
+// deadlines and the slot given back on a stalled write hold under TLS
+// too; an idle TLS connection keeps its buffers (crypto/tls may hold
+// bytes read ahead).
+//
+// Owns: the public listeners' accept loops, the client connections it keeps,
 // the pools of keep-alive connections to the app and to siblings (at most
 // maxSiblingPools, unused ones dropped), and the fallback server's
 // listener. Must not: decide where a request goes or whom to trust (Hooks

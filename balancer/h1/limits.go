@@ -13,19 +13,23 @@ const ConnsBody = "overloaded: too many connections, retry later\n"
 var tooManyConns = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n" +
 	"Content-Length: " + strconv.Itoa(len(ConnsBody)) + "\r\nConnection: close\r\n\r\n" + ConnsBody)
 
-// admitConn counts a new connection, or answers it 503 and closes it when
-// MaxConns are open. It never waits: a fresh socket's send buffer takes
-// the answer at once, and the accept loop goes on.
-func (s *Server) admitConn(c net.Conn) bool {
+// admitConn counts a new connection, or answers it 503 (when answer: a
+// TLS client cannot read plain text before its handshake, and a handshake
+// costs what an overloaded replica lacks) and closes it when MaxConns are
+// open. It never waits: a fresh socket's send buffer takes the answer at
+// once, and the accept loop goes on.
+func (s *Server) admitConn(c net.Conn, answer bool) bool {
 	if s.open.Add(1) <= int64(s.cfg.MaxConns) {
 		return true
 	}
 	s.open.Add(-1)
 	s.refused.Add(1)
-	_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond)) // never needed on a fresh socket
-	_, _ = c.Write(tooManyConns)
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
+	if answer {
+		_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond)) // never needed on a fresh socket
+		_, _ = c.Write(tooManyConns)
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
 	}
 	_ = c.Close()
 	return false

@@ -380,8 +380,7 @@ func (c *conn) buildRequest() {
 	if r.hosts == 1 {
 		b = appendField(b, []byte("X-Forwarded-Host"), r.host)
 	}
-	b = append(b, "X-Forwarded-Proto: http\r\n\r\n"...)
-	c.out = b
+	c.out = append(b, c.xfProto...)
 }
 
 func appendField(b, name, value []byte) []byte {
@@ -401,6 +400,7 @@ func (c *conn) writeResponseHead(mode bodyMode, keep bool, clientMinor byte, isH
 	if src != fromSibling {
 		_, _ = w.Write(c.s.replicaLine)
 	}
+	_, _ = w.Write(c.hsts)
 	if src == fromAppToHop {
 		_, _ = w.Write(c.s.loadField)
 		if w.Available() < maxLoadLen {
@@ -483,6 +483,7 @@ func (c *conn) badGateway(body string) {
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = w.Write(c.s.replicaLine)
+	_, _ = w.Write(c.hsts)
 	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body)
 	_ = w.Flush()
 }

@@ -19,7 +19,7 @@ import (
 // closes or resets its connection, as net/http's background read does,
 // and its place in the queue is given up at once.
 func (c *conn) queue() (keep bool) {
-	if c.idle == nil {
+	if c.hang == nil {
 		c.handoff() // nothing can watch the socket here: the fallback queues
 		return false
 	}
@@ -47,7 +47,7 @@ func (c *conn) watchGone() (gone <-chan struct{}, stop func() (left bool)) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := c.idle.waitHangup()
+		err := c.hang.waitHangup()
 		if err == io.EOF || err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
 			close(g)
 		}
@@ -82,6 +82,7 @@ func (c *conn) shed(start time.Time) (keep bool) {
 	w := c.bw
 	_, _ = w.WriteString("HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + retryAfter + "\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = w.Write(c.s.replicaLine)
+	_, _ = w.Write(c.hsts)
 	_, _ = w.WriteString("Content-Length: " + strconv.Itoa(len(ShedBody)) + "\r\n")
 	if !keep {
 		_, _ = w.WriteString("Connection: close\r\n")

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,11 +84,10 @@ type Server struct {
 	inShutdown   atomic.Bool
 	noKeepAlives atomic.Bool
 
-	mu      sync.Mutex
-	ln      net.Listener
-	conns   map[*conn]struct{}
-	fbDone  chan error // fallback Serve's result; nil until started
-	serving bool
+	mu     sync.Mutex
+	lns    []net.Listener // Serve's and ServeTLS's
+	conns  map[*conn]struct{}
+	fbDone chan error // fallback Serve's result; nil until started
 
 	sibMu      sync.Mutex
 	sibs       map[string]*siblingPool // by sibling address
@@ -98,8 +99,9 @@ type Server struct {
 // NewServer builds the server. fallback serves every handed-off
 // connection; its Handler, ReadHeaderTimeout, IdleTimeout and
 // MaxHeaderBytes are the caller's; its ReadTimeout and WriteTimeout must
-// be 0, and NewServer wraps its ConnContext (see SetStaller). A nil log
-// discards.
+// be 0, and NewServer wraps its ConnContext (see SetStaller) and its
+// ConnState (which does not see the HTTP/2 connections of ServeTLS). A nil
+// log discards.
 func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -142,33 +144,48 @@ func NewServer(cfg Config, hooks Hooks, fallback *http.Server, log *slog.Logger)
 		if prev != nil {
 			ctx = prev(ctx, c)
 		}
-		if g, ok := c.(*guardConn); ok {
+		if g := guardOf(c); g != nil {
 			ctx = context.WithValue(ctx, guardKey{}, g)
 		}
 		return ctx
 	}
+	s.hideHTTP2(fallback)
 	return s, nil
 }
 
 // Serve accepts connections on ln until Shutdown or Close (then it returns
-// http.ErrServerClosed) or until ln fails. It may be called once.
+// http.ErrServerClosed) or until ln fails. It may be called once per
+// listener, alongside ServeTLS.
 func (s *Server) Serve(ln net.Listener) error {
+	if err := s.listen(ln); err != nil {
+		return err
+	}
+	return s.accept(ln, nil)
+}
+
+// listen registers ln for Shutdown and Close; the first listener starts
+// the fallback server.
+func (s *Server) listen(ln net.Listener) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.inShutdown.Load() {
-		s.mu.Unlock()
 		_ = ln.Close()
 		return http.ErrServerClosed
 	}
-	if s.serving {
-		s.mu.Unlock()
+	if slices.Contains(s.lns, ln) {
 		return errors.New("h1: Serve called twice")
 	}
-	s.serving, s.ln = true, ln
-	s.hl = newHandoffListener(ln.Addr())
-	s.fbDone = make(chan error, 1)
-	go func() { s.fbDone <- s.fb.Serve(s.hl) }()
-	s.mu.Unlock()
+	s.lns = append(s.lns, ln)
+	if s.hl == nil {
+		s.hl = newHandoffListener(ln.Addr())
+		s.fbDone = make(chan error, 1)
+		go func() { s.fbDone <- s.fb.Serve(s.hl) }()
+	}
+	return nil
+}
 
+// accept runs ln's accept loop; t is nil for plain TCP.
+func (s *Server) accept(ln net.Listener, t *tlsServer) error {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -187,27 +204,43 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("h1: accept: %w", err)
 		}
 		backoff = 0
-		if !s.admitConn(c) {
+		if !s.admitConn(c, t == nil) {
+			continue
+		}
+		if t != nil {
+			go s.serveTLS(c, t) // the handshake, then as below
 			continue
 		}
 		if s.cfg.Upstream == "" {
 			// No fast path: net/http serves every connection, guarded.
-			if !s.hl.hand(newGuardConn(c, sockIO(c, s.wc), s, nil, s.maxHead)) {
+			if !s.hl.hand(s.guard(c, sockIO(c, s.wc), nil)) {
 				_ = c.Close()
 				s.connDone()
 				return http.ErrServerClosed
 			}
 			continue
 		}
-		cc := s.newConn(c)
-		if !s.track(cc) {
-			_ = c.Close()
-			s.connDone()
-			s.dropBuffers(cc)
+		if !s.serveFast(s.newConn(c, sockIO(c, s.wc)), true) {
 			return http.ErrServerClosed
 		}
-		go cc.serve()
 	}
+}
+
+// serveFast serves c on the fast path, in a new goroutine when async; it
+// reports false (and closes c) when the server is shutting down.
+func (s *Server) serveFast(c *conn, async bool) bool {
+	if !s.track(c) {
+		_ = c.c.Close()
+		s.connDone()
+		s.dropBuffers(c)
+		return false
+	}
+	if async {
+		go c.serve()
+	} else {
+		c.serve()
+	}
+	return true
 }
 
 func (s *Server) track(c *conn) bool {
@@ -233,8 +266,8 @@ func (s *Server) forget(c *conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
-	if s.ln != nil {
-		_ = s.ln.Close()
+	for _, ln := range s.lns {
+		_ = ln.Close()
 	}
 	fbDone := s.fbDone
 	s.mu.Unlock()
@@ -275,8 +308,10 @@ func (s *Server) Close() error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	for _, ln := range s.lns {
+		if lerr := ln.Close(); err == nil {
+			err = lerr
+		}
 	}
 	for c := range s.conns {
 		c.state.Store(stateClosed)
@@ -320,8 +355,10 @@ func (s *Server) closeIdle() bool {
 	return len(s.conns) == 0
 }
 
-func (s *Server) newConn(c net.Conn) *conn {
-	cc := &conn{s: s, c: c, rw: sockIO(c, s.wc), headBy: time.Now().Add(s.cfg.ReadHeaderTimeout)}
+// newConn makes c, read and written through rw (sockIO, or crypto/tls's
+// connection over it), a fast-path connection.
+func (s *Server) newConn(c net.Conn, rw io.ReadWriter) *conn {
+	cc := &conn{s: s, c: c, rw: rw, headBy: time.Now().Add(s.cfg.ReadHeaderTimeout), xfProto: xfProtoHTTP}
 	if t, ok := cc.rw.(waitTuner); ok {
 		t.setWriteWait(s.cfg.WriteTimeout, cc.stall)
 	}
@@ -330,6 +367,9 @@ func (s *Server) newConn(c net.Conn) *conn {
 		cc.fillFn = cc.fill
 	} else {
 		s.takeBuffers(cc)
+	}
+	if h, ok := cc.rw.(hangupWatcher); ok {
+		cc.hang = h
 	}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.clientIP, _ = a.IP.AppendText(nil)

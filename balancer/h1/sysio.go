@@ -23,6 +23,12 @@ func sockIO(c net.Conn, wc *wakeClock) io.ReadWriter {
 // waits for a slot (waitHangup): rawSock on Linux.
 type idleFiller interface {
 	waitFill(fill func() bool) error
+	hangupWatcher
+}
+
+// hangupWatcher is a socket that can watch for the client leaving while
+// its request waits for a slot (waitHangup): rawSock, and tlsSock over one.
+type hangupWatcher interface {
 	waitHangup() error
 }
 
