@@ -26,6 +26,7 @@ import (
 // front of a reverse proxy to the app) as the fallback.
 type fastReplica struct {
 	h        *Handler
+	s        *h1.Server
 	reg      *prometheus.Registry
 	addr     string
 	fallback atomic.Int64 // requests the fallback server saw
@@ -56,7 +57,7 @@ func startFast(t testing.TB, cfg Config, appAddr string, opts ...Option) *fastRe
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.addr = ln.Addr().String()
+	r.addr, r.s = ln.Addr().String(), s
 	done := make(chan struct{})
 	go func() { _ = s.Serve(ln); close(done) }()
 	t.Cleanup(func() {

@@ -93,6 +93,21 @@ func TestHTTPSThroughReplica(t *testing.T) {
 			t.Fatalf("HSTS %q", resp.Header.Get("Strict-Transport-Security"))
 		}
 	}
+	// On an HTTP/1.1 connection, a request the fast path hands to net/http
+	// (a chunked body) is still https, with HSTS.
+	req, err := http.NewRequest("POST", "https://"+httpsAddr+"/chunked", io.NopCloser(strings.NewReader("body")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client(false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "proto=https path=/chunked" || resp.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
+		t.Fatalf("handed off: %q, HSTS %q", b, resp.Header.Get("Strict-Transport-Security"))
+	}
 	// Plain HTTP on MITOSIS_LISTEN is served as before, as http.
 	if code, body, err := get(a.pubURL("/plain"), nil); err != nil || code != 200 || body != "proto=http path=/plain" {
 		t.Fatalf("plain: %d %q %v", code, body, err)
@@ -125,7 +140,7 @@ func TestHTTPSThroughReplica(t *testing.T) {
 
 	// The redirect listener redirects and proxies nothing.
 	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get("http://" + redirAddr + "/x?y=1")
+	resp, err = noFollow.Get("http://" + redirAddr + "/x?y=1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -293,12 +293,13 @@ func (r *Replica) startLoops(bg context.Context, reg prometheus.Registerer) erro
 }
 
 // serve starts the public server (the fast path in front when there is an
-// upstream address), the admin server and, with TLS, the HTTPS and
-// redirect servers and the certificate manager's loop.
+// upstream address), the admin server and, with TLS, the HTTPS listener
+// (on the public server too), the redirect server and the certificate
+// manager's loop.
 func (r *Replica) serve(bg context.Context, fastUpstream string, reg *prometheus.Registry) error {
 	c := r.cfg
 	r.pub = &http.Server{
-		Handler:           r.h,
+		Handler:           r.https.handler(r.h),
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    c.MaxHeaderBytes,
@@ -328,7 +329,7 @@ func (r *Replica) serve(bg context.Context, fastUpstream string, reg *prometheus
 	go func() { r.serveErr <- r.fast.Serve(r.pubLn) }()
 	go func() { r.serveErr <- r.admin.Serve(r.adminLn) }()
 	if r.https != nil {
-		r.https.serve(bg, r.serveErr)
+		r.https.serve(bg, r.fast, r.serveErr)
 	}
 	return nil
 }

@@ -13,21 +13,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mitosis-run/mitosis/autoscale"
+	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/certs"
 	"github.com/mitosis-run/mitosis/internal/config"
+	"github.com/mitosis-run/mitosis/internal/drain"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
-// httpsServers are the HTTPS listener (the full balancer over net/http,
-// h2 and HTTP/1.1) and the redirect listener, when TLS is configured. The
-// plain public listener and its fast path are not touched: siblings still
-// forward to each other's plain port inside the overlay.
+// httpsServers are the HTTPS listener and the redirect listener, when TLS
+// is configured. The public h1 server serves the HTTPS listener too
+// (h1.Server.ServeTLS): HTTP/1.1 on its fast path, HTTP/2 on its
+// net/http fallback, both with the full balancer. Siblings still forward
+// to each other's plain port inside the overlay.
 type httpsServers struct {
 	mg       *certs.Manager
 	m        *certs.Metrics
-	tls      *http.Server
-	tlsLn    net.Listener
-	redirect *http.Server // nil without MITOSIS_HTTP_REDIRECT
+	hs       *certs.Handshaker
+	hsts     int64           // MITOSIS_HSTS in seconds, 0 for none
+	tlsLn    *drain.Listener // TCP: h1 shakes hands on each connection
+	redirect *http.Server    // nil without MITOSIS_HTTP_REDIRECT
 	redirLn  net.Listener
 }
 
@@ -42,34 +46,24 @@ func (r *Replica) newHTTPS(c config.Config, reg prometheus.Registerer, log *slog
 	if err != nil {
 		return nil, err
 	}
-	s := &httpsServers{m: m}
+	s := &httpsServers{m: m, hsts: int64(tc.HSTS / time.Second)}
 	if s.mg, err = certs.New(tc, tlsTier{r}, m, log, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// listen binds the HTTPS and redirect listeners and builds their servers;
-// serve starts them.
+// listen binds the HTTPS and redirect listeners and builds the redirect
+// server; serve starts them.
 func (s *httpsServers) listen(r *Replica, c config.Config) error {
 	tc := c.TLS
-	tc.HandshakeTimeout = c.ReadHeaderTimeout
 	inner, err := net.Listen("tcp", tc.Listen)
 	if err != nil {
 		return fmt.Errorf("MITOSIS_TLS_LISTEN=%s: %w", tc.Listen, err)
 	}
 	r.cfg.TLS.Listen = inner.Addr().String()
-	tlsCfg := s.mg.TLSConfig()
-	s.tlsLn = certs.NewListener(inner, tlsCfg, tc.HandshakeTimeout, s.m)
-	// The same limits as the plain listener's net/http server.
-	s.tls = &http.Server{
-		Handler:           certs.HSTS(r.h, int64(tc.HSTS/time.Second)),
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: c.ReadHeaderTimeout,
-		IdleTimeout:       c.IdleTimeout,
-		MaxHeaderBytes:    c.MaxHeaderBytes,
-		ErrorLog:          r.pub.ErrorLog,
-	}
+	s.tlsLn = drain.NewListener(inner)
+	s.hs = certs.NewHandshaker(s.mg.TLSConfig(), c.ReadHeaderTimeout, s.m)
 	if tc.RedirectListen != "" {
 		if s.redirLn, err = net.Listen("tcp", tc.RedirectListen); err != nil {
 			s.tlsLn.Close()
@@ -87,18 +81,33 @@ func (s *httpsServers) listen(r *Replica, c config.Config) error {
 	return nil
 }
 
-// serve starts the servers and the manager's loop; a server that fails
-// (not one shut down by the drain) reports on errc.
-func (s *httpsServers) serve(ctx context.Context, errc chan<- error) {
+// handler is the public net/http server's handler: h, adding HSTS to the
+// answers to requests that came over TLS (those of HTTP/2 connections,
+// and of HTTP/1.1 ones the fast path handed off).
+func (s *httpsServers) handler(h http.Handler) http.Handler {
+	if s == nil {
+		return h
+	}
+	return certs.HSTS(h, s.hsts)
+}
+
+// serve starts the HTTPS listener on fast, the redirect server and the
+// manager's loop; a server that fails (not one shut down by the drain)
+// reports on errc.
+func (s *httpsServers) serve(ctx context.Context, fast *h1.Server, errc chan<- error) {
 	go s.mg.Run(ctx)
-	run := func(srv *http.Server, ln net.Listener) {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	go func() {
+		err := fast.ServeTLS(s.tlsLn, h1.TLS{Handshaker: s.hs, HSTS: certs.HSTSValue(s.hsts)})
+		if !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
-	}
-	go run(s.tls, s.tlsLn)
+	}()
 	if s.redirect != nil {
-		go run(s.redirect, s.redirLn)
+		go func() {
+			if err := s.redirect.Serve(s.redirLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
 	}
 }
 
@@ -117,13 +126,20 @@ func (r *Replica) tlsReady(next func(context.Context) error) func(context.Contex
 	}
 }
 
-// drain stops new connections and lets the requests under way finish
-// (HTTP/2 clients get GOAWAY), like the plain listener.
+// drain stops accepting HTTPS connections as the plain listener does
+// (drain.Listener.Quiesce) and shuts the redirect server down. The h1
+// server's Shutdown drains the HTTPS connections with the plain ones
+// (HTTP/2 clients get GOAWAY).
 func (s *httpsServers) drain(ctx context.Context) error {
-	s.tls.SetKeepAlivesEnabled(false)
-	err := s.tls.Shutdown(ctx)
+	s.tlsLn.Quiesce()
+	var err error
 	if s.redirect != nil {
-		_ = s.redirect.Shutdown(ctx)
+		err = s.redirect.Shutdown(ctx)
+	}
+	select {
+	case <-s.tlsLn.Done():
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	return err
 }
@@ -140,15 +156,14 @@ func (s *httpsServers) addrs() string {
 }
 
 func (s *httpsServers) close() {
-	for _, ln := range []net.Listener{s.tlsLn, s.redirLn} {
-		if ln != nil {
-			ln.Close()
-		}
+	if s.tlsLn != nil {
+		s.tlsLn.Close()
 	}
-	for _, srv := range []*http.Server{s.tls, s.redirect} {
-		if srv != nil {
-			srv.Close()
-		}
+	if s.redirLn != nil {
+		s.redirLn.Close()
+	}
+	if s.redirect != nil {
+		s.redirect.Close()
 	}
 }
 
