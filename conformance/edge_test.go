@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -13,15 +14,19 @@ import (
 	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
-// paths are the two transports a request can take: the h1 fast path (an
+// paths are the transports a request can take: the h1 fast path (an
 // upstream given as host:port) and net/http (MITOSIS_ACCESS_LOG=true sends
-// every request through the logging handler).
+// every request through the logging handler), each on the plain listener
+// and over TLS (HTTP/1.1 on the HTTPS listener).
 var paths = []struct {
 	name string
 	env  []string
+	tls  bool
 }{
 	{name: "fast path"},
 	{name: "net/http", env: []string{"MITOSIS_ACCESS_LOG=true"}},
+	{name: "fast path over TLS", tls: true},
+	{name: "net/http over TLS", env: []string{"MITOSIS_ACCESS_LOG=true"}, tls: true},
 }
 
 // echo answers with the method, target and body the upstream saw.
@@ -34,7 +39,14 @@ func eachPath(t *testing.T, answer answerFunc, env []string, run func(t *testing
 		t.Run(p.name, func(t *testing.T) {
 			up := newRawUpstream(t, answer)
 			e := append([]string{"MITOSIS_UPSTREAM=http://" + up.addr()}, p.env...)
-			run(t, startMitosis(t, append(e, env...)...), up)
+			if !p.tls {
+				run(t, startMitosis(t, append(e, env...)...), up)
+				return
+			}
+			addr, tlsEnv, cfg := tlsListener(t)
+			r := startMitosis(t, append(append(e, tlsEnv...), env...)...)
+			r.tlsAddr, r.tlsCfg = addr, cfg
+			run(t, r, up)
 		})
 	}
 }
@@ -69,7 +81,7 @@ func TestSmuggling(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
 		for _, tt := range cases {
 			t.Run(tt.name, func(t *testing.T) {
-				c := dial(t, r.pub)
+				c := r.dial(t)
 				c.send(tt.raw)
 				resp, _ := c.read("POST")
 				if resp.StatusCode != 400 {
@@ -90,7 +102,7 @@ func TestSmuggling(t *testing.T) {
 // upstream gets it framed one way only.
 func TestLenientButSafe(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("POST /a HTTP/1.1\nHost: h\nTransfer-Encoding: CHUNKED\n\n5\r\nhello\r\n0\r\n\r\n")
 		if resp, body := c.read("POST"); resp.StatusCode != 200 || body != "POST /a hello" {
 			t.Errorf("got %d %q", resp.StatusCode, body)
@@ -139,7 +151,7 @@ func TestNoBodyResponseStrayBytes(t *testing.T) {
 				if tt.late {
 					sendLate, lateSent = make(chan struct{}), make(chan struct{})
 				}
-				a := dial(t, r.pub)
+				a := r.dial(t)
 				a.send(tt.method + " /crafted HTTP/1.1\r\nHost: h\r\n\r\n")
 				a.read(tt.method)
 				if tt.late {
@@ -149,7 +161,7 @@ func TestNoBodyResponseStrayBytes(t *testing.T) {
 				for i := 0; i < 3; i++ { // fresh connections, and the first one again
 					c := a
 					if i < 2 {
-						c = dial(t, r.pub)
+						c = r.dial(t)
 					}
 					c.send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
 					if resp, body := c.read("GET"); body != "fresh" {
@@ -165,7 +177,7 @@ func TestNoBodyResponseStrayBytes(t *testing.T) {
 // fast path, on net/http, and across a handoff from one to the other.
 func TestPipelining(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n" +
 			"POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc" +
 			"GET http://h/3 HTTP/1.1\r\nHost: h\r\n\r\n" + // absolute form: handed off
@@ -187,9 +199,9 @@ func TestPipelining(t *testing.T) {
 func TestSlowBody(t *testing.T) {
 	env := []string{"MITOSIS_MAX_INFLIGHT=1", "MITOSIS_BODY_TIMEOUT=1s"}
 	eachPath(t, echo, env, func(t *testing.T, r *replica, up *rawUpstream) {
-		slow := dial(t, r.pub)
+		slow := r.dial(t)
 		slow.send("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly ten b")
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("GET /other HTTP/1.1\r\nHost: h\r\n\r\n")
 		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "GET /other " {
 			t.Errorf("other client: %d %q", resp.StatusCode, body)
@@ -231,12 +243,12 @@ func TestSlowReader(t *testing.T) {
 	}
 	env := []string{"MITOSIS_MAX_INFLIGHT=1", "MITOSIS_WRITE_TIMEOUT=2s"}
 	eachPath(t, big, env, func(t *testing.T, r *replica, up *rawUpstream) {
-		stuck := dial(t, r.pub)
+		stuck := r.dial(t)
 		stuck.send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
 		waitFor(t, "the stalled response to give its slot back", 5*time.Second, func() bool {
 			return r.metric(t, "mitosis_delivering") == 1 && r.metric(t, "mitosis_inflight") == 0
 		})
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "small" {
 			t.Errorf("other client: %d %q", resp.StatusCode, body)
@@ -265,8 +277,8 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 func TestSlowloris(t *testing.T) {
 	env := []string{"MITOSIS_READ_HEADER_TIMEOUT=1s"}
 	eachPath(t, echo, env, func(t *testing.T, r *replica, up *rawUpstream) {
-		silent := dial(t, r.pub)
-		dribbler := dial(t, r.pub)
+		silent := r.dial(t)
+		dribbler := r.dial(t)
 		start := time.Now()
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -305,11 +317,19 @@ func TestSlowloris(t *testing.T) {
 func TestConnectionLimit(t *testing.T) {
 	eachPath(t, echo, []string{"MITOSIS_MAX_CONNS=3"}, func(t *testing.T, r *replica, up *rawUpstream) {
 		for i := 0; i < 3; i++ {
-			c := dial(t, r.pub)
+			c := r.dial(t)
 			c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 			c.read("GET")
 		}
-		over := dial(t, r.pub)
+		if r.tlsCfg != nil {
+			// Over TLS: closed at once, without a handshake to pay for.
+			if c, err := tls.Dial("tcp", r.tlsAddr, r.tlsCfg); err == nil {
+				c.Close()
+				t.Error("a handshake above the limit")
+			}
+			return
+		}
+		over := r.dial(t)
 		resp, body := over.read("GET")
 		if resp.StatusCode != 503 || !resp.Close || !strings.Contains(body, "too many connections") {
 			t.Errorf("over the limit: %d %q", resp.StatusCode, body)
@@ -323,7 +343,7 @@ func TestConnectionLimit(t *testing.T) {
 // TestConnect: CONNECT is refused with 405, never tunnelled nor passed on.
 func TestConnect(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("CONNECT 10.0.0.1:22 HTTP/1.1\r\nHost: 10.0.0.1:22\r\n\r\n")
 		if resp, _ := c.read("CONNECT"); resp.StatusCode != 405 || !resp.Close {
 			t.Errorf("got %d close=%v, want 405 and close", resp.StatusCode, resp.Close)
@@ -338,7 +358,7 @@ func TestConnect(t *testing.T) {
 // message never reaches the upstream.
 func TestFramingTrailers(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
 			"5\r\nhello\r\n0\r\nContent-Length: 999\r\nHost: evil.example\r\nX-Sum: 5\r\n\r\n")
 		if resp, body := c.read("POST"); resp.StatusCode != 200 || body != "POST /t hello" {
@@ -355,7 +375,7 @@ func TestFramingTrailers(t *testing.T) {
 // upstream never sees Expect (nor makes anyone wait for its own 100).
 func TestExpectContinue(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("PUT /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
 		start := time.Now()
 		resp, err := http.ReadResponse(c.br, nil)
@@ -383,7 +403,7 @@ func TestExpectContinue(t *testing.T) {
 // X-Mitosis-Load.
 func TestHopSpoofing(t *testing.T) {
 	eachPath(t, echo, nil, func(t *testing.T, r *replica, up *rawUpstream) {
-		c := dial(t, r.pub)
+		c := r.dial(t)
 		c.send("GET /h HTTP/1.1\r\nHost: front.example\r\nX-Mitosis-Hop: evil\r\nX-Mitosis-Token: guess\r\n" +
 			"X-Forwarded-For: 203.0.113.66\r\nX-Forwarded-Proto: https\r\nForwarded: for=203.0.113.66\r\n\r\n")
 		resp, _ := c.read("GET")
@@ -393,6 +413,13 @@ func TestHopSpoofing(t *testing.T) {
 		got := up.received()
 		if strings.Contains(got, "X-Mitosis-") || strings.Contains(got, "203.0.113.66") || !strings.Contains(got, "X-Forwarded-For: 127.0.0.1\r\n") {
 			t.Errorf("the upstream saw a spoofed hop:\n%s", got)
+		}
+		proto := "http"
+		if r.tlsCfg != nil {
+			proto = "https"
+		}
+		if strings.Count(got, "X-Forwarded-Proto") != 1 || !strings.Contains(got, "X-Forwarded-Proto: "+proto+"\r\n") {
+			t.Errorf("the upstream did not see X-Forwarded-Proto %s alone:\n%s", proto, got)
 		}
 	})
 }

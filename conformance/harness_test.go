@@ -3,6 +3,7 @@ package conformance
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitosis-run/mitosis/certs/certtest"
 	"github.com/mitosis-run/mitosis/internal/wait"
 )
 
@@ -69,6 +71,10 @@ type replica struct {
 	pub, admin string
 	cmd        *exec.Cmd
 	log        *syncBuffer
+	// With an HTTPS listener: its address and a client configuration that
+	// trusts it (HTTP/1.1 by ALPN); dial then speaks TLS.
+	tlsAddr string
+	tlsCfg  *tls.Config
 }
 
 type syncBuffer struct {
@@ -280,6 +286,36 @@ type client struct {
 	t testing.TB
 	net.Conn
 	br *bufio.Reader
+}
+
+// tlsListener is the environment of an HTTPS listener with a self-signed
+// certificate, its address, and a client configuration that trusts it.
+func tlsListener(t testing.TB) (string, []string, *tls.Config) {
+	t.Helper()
+	now := time.Now()
+	cf, kf, roots, err := certtest.Write(t.TempDir(), now.Add(-time.Hour), now.Add(time.Hour), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	env := []string{"MITOSIS_TLS_LISTEN=" + addr, "MITOSIS_TLS_CERT=" + cf, "MITOSIS_TLS_KEY=" + kf}
+	return addr, env, &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}
+}
+
+// dial is a client of the replica's public listener, or of its HTTPS one
+// when it has one.
+func (r *replica) dial(t testing.TB) *client {
+	t.Helper()
+	if r.tlsCfg == nil {
+		return dial(t, r.pub)
+	}
+	c, err := tls.Dial("tcp", r.tlsAddr, r.tlsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &client{t: t, Conn: c, br: bufio.NewReader(c)}
 }
 
 func dial(t testing.TB, addr string) *client {
