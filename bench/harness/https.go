@@ -13,7 +13,7 @@ import (
 )
 
 // The HTTPS part: one mitosis replica serving HTTPS (MITOSIS_TLS_LISTEN,
-// net/http with the full balancer) against nginx with the same
+// HTTP/1.1 on the h1 fast path through crypto/tls) against nginx with the same
 // certificate, both proxying to the same upstream over plain HTTP, with
 // wrk over TLS (HTTP/1.1: wrk does not speak HTTP/2). Two closed loops
 // per target and round: keep-alive connections (the cost of TLS records
@@ -75,7 +75,7 @@ func (r *runner) runHTTPS(ctx context.Context) (*httpsResults, error) {
 	}
 	targets := []*target{
 		{name: "mitosis HTTPS", url: "https://" + r.addr(offHTTPSMitosis) + "/", procs: []*proc{mp},
-			note: "GOMAXPROCS=1, MITOSIS_DRIVER=off, MITOSIS_TLS_CERT/KEY: net/http with the full balancer"},
+			note: "GOMAXPROCS=1, MITOSIS_DRIVER=off, MITOSIS_TLS_CERT/KEY: HTTP/1.1 on the h1 fast path through crypto/tls"},
 		{name: "nginx HTTPS", url: "https://" + r.addr(offHTTPSNginx) + "/", procs: []*proc{np},
 			note: "1 worker, `listen … ssl http2`, the same certificate, upstream keepalive 64"},
 	}
@@ -148,7 +148,7 @@ func (rep *report) httpsSection() string {
 	h := rep.https
 	var b strings.Builder
 	b.WriteString("## HTTPS\n\n")
-	b.WriteString("One mitosis replica serving HTTPS (`MITOSIS_TLS_LISTEN`, `MITOSIS_TLS_CERT`/`KEY`: net/http with the full balancer, TLS handled by Go's crypto/tls) against nginx with the same self-signed ECDSA P-256 certificate, both proxying to the same upstream over plain HTTP, measured in the same run, round by round. wrk speaks TLS but not HTTP/2, so both are measured over HTTP/1.1 (HTTP/2 is negotiated by browsers; see the README). **Keep-alive**: wrk's 64 connections stay open, so this is the cost of TLS records on top of proxying. **New connection per request**: `-H \"Connection: close\"`, so every request pays a TCP connection and a TLS handshake; wrk keeps its OpenSSL session object across reconnects, so these handshakes may be resumptions where the server offers tickets (both do by default).\n\n")
+	b.WriteString("One mitosis replica serving HTTPS (`MITOSIS_TLS_LISTEN`, `MITOSIS_TLS_CERT`/`KEY`: HTTP/1.1 connections are served by the h1 fast path, HTTP/2 ones by net/http, both with the full balancer, TLS handled by Go's crypto/tls) against nginx with the same self-signed ECDSA P-256 certificate, both proxying to the same upstream over plain HTTP, measured in the same run, round by round. wrk speaks TLS but not HTTP/2, so both are measured over HTTP/1.1 (HTTP/2 is negotiated by browsers; see the README). **Keep-alive**: wrk's 64 connections stay open, so this is the cost of TLS records on top of proxying. **New connection per request**: `-H \"Connection: close\"`, so every request pays a TCP connection and a TLS handshake; wrk keeps its OpenSSL session object across reconnects, so these handshakes may be resumptions where the server offers tickets (both do by default).\n\n")
 	b.WriteString("| target | negotiated (OpenSSL client) | setup |\n|---|---|---|\n")
 	for _, n := range h.targets {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", n, h.tlsInfo[n], h.notes[n])
