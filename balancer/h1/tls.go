@@ -86,7 +86,7 @@ func (s *Server) serveTLS(c net.Conn, t *tlsServer) {
 		handed = s.guard(&tlsConn{Conn: tc, under: under}, sock, nil)
 	default:
 		cc := s.newConn(&tlsConn{Conn: tc, under: under}, sock)
-		cc.xfProto, cc.hsts = xfProtoHTTPS, t.hsts
+		cc.xfProto, cc.hsts, cc.tls = xfProtoHTTPS, t.hsts, true
 		s.serveFast(cc, false)
 		return
 	}
