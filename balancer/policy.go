@@ -78,16 +78,8 @@ func (h *Handler) decide(a ask) decision {
 		if draining || !h.adm.hasRoom() {
 			below = math.MaxInt64
 		}
-		if m, p, ok := f.pick(a.tried, below); ok {
-			if !a.canForward {
-				return decision{fate: fateHandoff}
-			}
-			if len(a.tried) == 0 {
-				f.forwards.Add(1)
-				f.refill()
-			}
-			p.outstanding.Add(1)
-			return decision{fate: fateForward, m: m, p: p}
+		if d, ok := f.forwardTo(a, below); ok {
+			return d
 		}
 	}
 	if h.adm.tryAcquire() {
@@ -101,19 +93,30 @@ func (h *Handler) decide(a ask) decision {
 // queues the hop), at most maxAttempts of them; else wait for one.
 func (h *Handler) decideFront(a ask) decision {
 	if f := h.fw; f != nil && len(a.tried) < maxAttempts {
-		if m, p, ok := f.pick(a.tried, math.MaxInt64); ok {
-			if !a.canForward {
-				return decision{fate: fateHandoff}
-			}
-			if len(a.tried) == 0 {
-				f.forwards.Add(1)
-				f.refill()
-			}
-			p.outstanding.Add(1)
-			return decision{fate: fateForward, m: m, p: p}
+		if d, ok := f.forwardTo(a, math.MaxInt64); ok {
+			return d
 		}
 	}
 	return decision{fate: fateWait}
+}
+
+// forwardTo picks a ready sibling for a (one with a load below below, not
+// tried yet) and decides to forward there, or to hand the request off when
+// it cannot be forwarded on its transport; false when no sibling fits.
+func (f *forwarder) forwardTo(a ask, below int64) (decision, bool) {
+	m, p, ok := f.pick(a.tried, below)
+	if !ok {
+		return decision{}, false
+	}
+	if !a.canForward {
+		return decision{fate: fateHandoff}, true
+	}
+	if len(a.tried) == 0 {
+		f.forwards.Add(1)
+		f.refill()
+	}
+	p.outstanding.Add(1)
+	return decision{fate: fateForward, m: m, p: p}, true
 }
 
 // trustHop reports whether a request that carries HopHeader, from remote
