@@ -56,6 +56,13 @@ type Config struct {
 	// over). The app is never called and no hop is trusted. The entry
 	// role of the mitosis command sets it (MITOSIS_ROLE=entry).
 	ForwardOnly bool
+	// BodyTimeout and WriteTimeout bound the requests of HTTP/2 clients,
+	// which net/http serves stream by stream: the longest one read of a
+	// request body may wait for the client, and one write of a response
+	// (MITOSIS_BODY_TIMEOUT and MITOSIS_WRITE_TIMEOUT, default 60s each).
+	// A stream that waits longer is reset. HTTP/1.1 connections get the
+	// same bounds from balancer/h1. 0: no bound.
+	BodyTimeout, WriteTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -69,6 +76,8 @@ func DefaultConfig() Config {
 		RetryBudget:   0.2,
 		RetryAfter:    1,
 		BodyBuffer:    1 << 20,
+		BodyTimeout:   60 * time.Second,
+		WriteTimeout:  60 * time.Second,
 	}
 }
 
@@ -103,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyBuffer < 0 || c.BodyBuffer > 1<<30 {
 		errs = append(errs, fmt.Errorf("MITOSIS_BODY_BUFFER=%d: must be in [0; 1073741824]", c.BodyBuffer))
+	}
+	if c.BodyTimeout < 0 || c.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("body timeout %s, write timeout %s: must be >= 0", c.BodyTimeout, c.WriteTimeout))
 	}
 	if c.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry-after %d: must be >= 0", c.RetryAfter))

@@ -17,7 +17,9 @@
 //   - the net/http transport of that policy: Handler.ServeHTTP (bodies up
 //     to BodyBuffer read before a slot is taken, CONNECT refused, every
 //     X-Mitosis-* field removed before the app, X-Forwarded-* set by this
-//     replica, a stalled response's slot given back), and forwarding to
+//     replica, a stalled response's slot given back; an HTTP/2 stream's
+//     body reads and response writes bounded by BodyTimeout and
+//     WriteTimeout, stream.go), and forwarding to
 //     siblings with httputil.ReverseProxy over guarded connections
 //     (NewTransport);
 //   - the Hooks the h1 fast path calls (fastpath.go): the same decisions,

@@ -230,7 +230,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	rec := h.recorders.Get().(*recorder)
 	rec.reset(w)
+	rec.sw = h.watchStream(rec, w, r)
 	defer func() {
+		if rec.sw != nil {
+			rec.sw.stop()
+		}
 		h.m.duration[statusClass(rec.status())].Observe(h.now().Sub(start).Seconds())
 		rec.ResponseWriter = nil
 		h.recorders.Put(rec)

@@ -65,6 +65,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative queue", func(c *Config) { c.QueueMax = -1 }, "MITOSIS_QUEUE_MAX=-1"},
 		{"zero timeout", func(c *Config) { c.QueueTimeout = 0 }, "MITOSIS_QUEUE_TIMEOUT=0s"},
 		{"negative timeout", func(c *Config) { c.QueueTimeout = -time.Second }, "MITOSIS_QUEUE_TIMEOUT=-1s"},
+		{"negative write timeout", func(c *Config) { c.WriteTimeout = -time.Second }, "write timeout -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,10 +16,11 @@ type recorder struct {
 	code    int
 	upgrade bool         // the request asked for an upgrade
 	slot    atomic.Int32 // slotNone, slotHeld, slotReleased
+	sw      *streamWatch // an HTTP/2 request's bounds, or nil
 }
 
 func (r *recorder) reset(w http.ResponseWriter) {
-	r.ResponseWriter, r.code, r.upgrade = w, 0, false
+	r.ResponseWriter, r.code, r.upgrade, r.sw = w, 0, false, nil
 	r.slot.Store(slotNone)
 }
 
@@ -51,6 +52,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.code = http.StatusOK
 		r.final(r.code)
 	}
+	if r.sw != nil {
+		r.sw.begin(watchWrite)
+		defer r.sw.end()
+	}
 	return r.ResponseWriter.Write(b)
 }
 
@@ -58,6 +63,10 @@ func (r *recorder) Flush() {
 	if r.code == 0 {
 		r.code = http.StatusOK
 		r.final(r.code)
+	}
+	if r.sw != nil {
+		r.sw.begin(watchWrite)
+		defer r.sw.end()
 	}
 	_ = http.NewResponseController(r.ResponseWriter).Flush()
 }

@@ -161,6 +161,7 @@ func Start(c config.Config, opts ...Option) (_ *Replica, err error) {
 	// all of it enters through one replica (host port, process driver).
 	bcfg.ShareAbove = min(int(math.Ceil(c.Autoscale.TargetConcurrency)), bcfg.MaxInflight)
 	bcfg.ForwardOnly = c.Role == config.RoleEntry
+	bcfg.BodyTimeout, bcfg.WriteTimeout = c.BodyTimeout, c.WriteTimeout // for HTTP/2 streams
 	bopts := []balancer.Option{balancer.WithSiblings(r.store, nil)}
 	if c.HopsFrom != "" {
 		hs := &hopSources{name: c.HopsFrom, lookup: net.DefaultResolver.LookupNetIP}
@@ -292,6 +293,12 @@ func (r *Replica) startLoops(bg context.Context, reg prometheus.Registerer) erro
 	return nil
 }
 
+// maxStreams is how many streams an HTTP/2 client may have open on one
+// connection (nginx's http2_max_concurrent_streams, 128): with
+// MITOSIS_MAX_CONNS it bounds the requests HTTP/2 clients can have
+// delivering at once.
+const maxStreams = 128
+
 // serve starts the public server (the fast path in front when there is an
 // upstream address), the admin server and, with TLS, the HTTPS listener
 // (on the public server too), the redirect server and the certificate
@@ -305,6 +312,11 @@ func (r *Replica) serve(bg context.Context, fastUpstream string, reg *prometheus
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ConnState:         r.conns.Hook,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+		// HTTP/2 (HTTPS clients that negotiate it): nginx's stream limit,
+		// and a connection that takes no byte for WRITE_TIMEOUT is closed;
+		// each stream's own bounds are the balancer's (BodyTimeout,
+		// WriteTimeout).
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams, WriteByteTimeout: c.WriteTimeout},
 	}
 	if r.https != nil {
 		if err := r.https.listen(r, c); err != nil {
