@@ -56,7 +56,7 @@ func SampleOf(now time.Time, members []pool.Member) Sample {
 func CandidatesOf(members []pool.Member) []Candidate {
 	out := make([]Candidate, 0, len(members))
 	for _, m := range members {
-		out = append(out, Candidate{ID: m.ID, Ready: m.State == pool.StateReady, CanScale: m.CanScale})
+		out = append(out, Candidate{ID: m.ID, Ready: m.State == pool.StateReady, CanScale: m.CanScale, Leading: m.Leading})
 	}
 	return out
 }

@@ -102,9 +102,9 @@ func TestCandidatesOf(t *testing.T) {
 	got := CandidatesOf([]pool.Member{
 		{ID: "a", State: pool.StateReady, CanScale: true},
 		{ID: "b", State: pool.StateDraining, CanScale: true},
-		{ID: "c", State: pool.StateReady},
+		{ID: "c", State: pool.StateReady, Leading: true},
 	})
-	want := []Candidate{{"a", true, true}, {"b", false, true}, {"c", true, false}}
+	want := []Candidate{{"a", true, true, false}, {"b", false, true, false}, {"c", true, false, true}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

@@ -52,6 +52,8 @@ type Member struct {
 	// CanScale reports whether the member can act on the platform
 	// (autoscale election considers only those).
 	CanScale bool `json:"can_scale"`
+	// Leading is whether the member reported that it leads.
+	Leading bool `json:"leading"`
 	// Fails counts consecutive failed polls.
 	Fails int `json:"fails"`
 	// Updated is when the load figures were last refreshed (poll or header).

@@ -39,6 +39,7 @@ func RowOf(m Member, st State, now time.Time) Member {
 	m.Shed = st.Shed
 	m.Forwarded = st.Forwarded
 	m.CanScale = st.CanScale
+	m.Leading = st.Leading
 	m.Updated = now
 	m.State = StateReady
 	if st.Draining {

@@ -38,4 +38,8 @@ type State struct {
 	Draining  bool   `json:"draining"`
 	Ready     bool   `json:"ready"`
 	CanScale  bool   `json:"can_scale"`
+	// Leading is whether the replica leads the tier's scaling as it sees
+	// it now (autoscale.Leader: a smaller candidate waits for the sitting
+	// leader to step back).
+	Leading bool `json:"leading"`
 }

@@ -17,7 +17,7 @@ import (
 // siblings read at /_mitosis/state and, through pool.RowOf, what its own
 // row in the sample is made of. Percentiles are the signal's, bucketed
 // (see pool.Latency).
-func stateOf(id string, publicPort int, s balancer.Snapshot, forwarded uint64, draining, ready, canScale bool) pool.State {
+func stateOf(id string, publicPort int, s balancer.Snapshot, forwarded uint64, draining, ready, canScale, leading bool) pool.State {
 	return pool.State{
 		ID:         id,
 		PublicPort: publicPort,
@@ -33,22 +33,23 @@ func stateOf(id string, publicPort int, s balancer.Snapshot, forwarded uint64, d
 		Draining:   draining,
 		Ready:      ready,
 		CanScale:   canScale,
+		Leading:    leading,
 	}
 }
 
 // selfState is this replica's load as of now.
 func (r *Replica) selfState(now time.Time) pool.State {
 	return stateOf(r.cfg.ReplicaID, portOf(r.cfg.Listen), r.h.Signal().Snapshot(now), r.h.ForwardedCount(), r.h.Draining(),
-		r.status.Ready(context.Background()) == nil, r.canAct(now, r.settle()))
+		r.status.Ready(context.Background()) == nil, r.canAct(now, r.settle()), r.isLeader())
 }
 
 // settle is how long a new replica lets its siblings find it (a discovery
 // round and a poll, twice over) before it reports that it can act; it
-// takes the lead itself only after as long again, by when a sibling that
-// led in the meantime has read that report and stepped back. Without the
-// wait, a replacement with the smallest id scaled in the same tick as the
-// sibling that had taken over: two scale calls in sequence, each on the
-// version the other left, which the version check cannot catch.
+// takes the lead itself only after as long again. The wait is a courtesy:
+// what keeps two replicas from scaling in the same tick is the handover
+// in autoscale.Leader (a sibling that reports leading keeps the lead until
+// it has found the new replica and stepped back), which holds however
+// long discovery takes.
 func (r *Replica) settle() time.Duration { return 2 * r.cfg.Health.Interval }
 
 // canAct reports whether this replica may act on the platform and has run

@@ -18,6 +18,8 @@ import (
 	"github.com/mitosis-run/mitosis/autoscale"
 	"github.com/mitosis-run/mitosis/internal/admin"
 	"github.com/mitosis-run/mitosis/internal/config"
+	"github.com/mitosis-run/mitosis/internal/wait"
+	"github.com/mitosis-run/mitosis/pool"
 	"github.com/mitosis-run/mitosis/spawner"
 )
 
@@ -338,5 +340,37 @@ func TestNewReplicaSettlesBeforeLeading(t *testing.T) {
 		if got := autoscale.Leader(r.selfCandidateAt(at), nil); got != tt.leading {
 			t.Errorf("after %s: leader=%v, want %v", tt.after, got, tt.leading)
 		}
+	}
+}
+
+// A settled replica with the smallest id still waits while a sibling in
+// its table reports that it leads, takes over once that sibling's report
+// says it stepped back, and reports its own lead in its state (issue 14:
+// the leader lost, no double scaling when the sitting leader has not yet
+// found the replacement).
+func TestLeadWaitsForTheSittingLeader(t *testing.T) {
+	c := testConfig("a-settled")
+	c.Health.Interval, c.Health.Timeout = 100*time.Millisecond, 50*time.Millisecond
+	f := &fakeDriver{st: spawner.Status{Desired: 2, Running: 2, Version: 1}, reads: make(chan struct{}, 1)}
+	r := startTest(t, c, WithHandler(http.NotFoundHandler()), WithDriver(f))
+	if !wait.Until(5*time.Second, 10*time.Millisecond, r.isLeader) {
+		t.Fatal("alone, the replica never led")
+	}
+	sitting := pool.Member{Key: "10.0.0.9:9090", AdminAddr: "10.0.0.9:9090", ID: "z-sitting",
+		State: pool.StateReady, CanScale: true, Leading: true}
+	// Discovery (no peers here) drops rows it did not find, every sync
+	// interval: each try puts the row back first.
+	if !wait.Until(5*time.Second, 10*time.Millisecond, func() bool {
+		r.store.Upsert(sitting)
+		return !r.isLeader() && !r.selfState(r.now()).Leading
+	}) {
+		t.Fatal("the replica leads while a sibling reports that it leads")
+	}
+	sitting.Leading = false
+	if !wait.Until(5*time.Second, 10*time.Millisecond, func() bool {
+		r.store.Upsert(sitting)
+		return r.isLeader() && r.selfState(r.now()).Leading
+	}) {
+		t.Fatal("the replica does not lead after the sibling stepped back")
 	}
 }
