@@ -45,11 +45,10 @@ type streamWatch struct {
 	done    bool      // the request ended: touch nothing
 }
 
-// watchStream starts the watch of r, an HTTP/2 request, written through
-// rec to w; nil when there is nothing to bound. The caller calls stop
-// when the request ends.
+// watchStream starts the watch of r, written through rec to w; nil when
+// r is not an HTTP/2 request. The caller calls stop when the request ends.
 func (h *Handler) watchStream(rec *recorder, w http.ResponseWriter, r *http.Request) *streamWatch {
-	if r.ProtoMajor != 2 || h.cfg.BodyTimeout <= 0 && h.cfg.WriteTimeout <= 0 {
+	if r.ProtoMajor != 2 {
 		return nil
 	}
 	s := &streamWatch{rc: http.NewResponseController(w), rec: rec, body: h.cfg.BodyTimeout, write: h.cfg.WriteTimeout}
@@ -65,7 +64,10 @@ func (h *Handler) watchStream(rec *recorder, w http.ResponseWriter, r *http.Requ
 func (s *streamWatch) begin(op int) {
 	d := s.body
 	if op == watchWrite {
-		d = min(stallAfter, s.write)
+		d = stallAfter
+		if s.write > 0 {
+			d = min(d, s.write)
+		}
 	}
 	if d <= 0 {
 		return
@@ -120,8 +122,15 @@ func (s *streamWatch) fire() {
 			_ = s.rc.SetWriteDeadline(past)
 			return
 		}
-		if s.write > 0 {
-			s.t.Reset(s.write - waited)
+		next := time.Duration(-1) // the next point to look again at
+		if !s.stalled {
+			next = stallAfter - waited
+		}
+		if s.write > 0 && (next < 0 || s.write-waited < next) {
+			next = s.write - waited
+		}
+		if next > 0 {
+			s.t.Reset(next)
 		}
 	}
 }

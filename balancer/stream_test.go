@@ -144,3 +144,29 @@ func TestHTTP2SlowBody(t *testing.T) {
 		t.Fatalf("408 after %s; want after the body timeout (%s)", took, c.BodyTimeout)
 	}
 }
+
+// TestHTTP2StallWithoutWriteTimeout: with no write bound (a library user's
+// WriteTimeout 0) a stalled stream still gives its slot back, and lives
+// until the client goes.
+func TestHTTP2StallWithoutWriteTimeout(t *testing.T) {
+	c := testConfig(1, 0, time.Second)
+	c.WriteTimeout = 0
+	ended := make(chan error, 1)
+	h, srv, cl := h2Server(t, c, bigApp(20<<20, ended))
+	resp, err := cl.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wait.Until(5*time.Second, 5*time.Millisecond, func() bool { return h.Load().Inflight == 0 }) {
+		t.Fatal("the stalled response still holds its slot")
+	}
+	resp.Body.Close() // the client goes: the stream is reset
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the app wrote 20 MiB to a client that left")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app's write never ended after the client left")
+	}
+}
