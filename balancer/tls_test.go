@@ -12,6 +12,7 @@ import (
 	"github.com/mitosis-run/mitosis/balancer/h1"
 	"github.com/mitosis-run/mitosis/certs"
 	"github.com/mitosis-run/mitosis/certs/certtest"
+	"github.com/mitosis-run/mitosis/internal/wait"
 	"github.com/mitosis-run/mitosis/pool"
 )
 
@@ -78,6 +79,7 @@ func TestTLSPaths(t *testing.T) {
 	}
 	for _, h2 := range []bool{false, true} {
 		before := a.fallback.Load()
+		allFree(t, a)
 		if r := get(h2); r.Header.Get(ReplicaHeader) != "a" {
 			t.Fatalf("h2=%v: answered by %q, want a", h2, r.Header.Get(ReplicaHeader))
 		}
@@ -90,6 +92,7 @@ func TestTLSPaths(t *testing.T) {
 	}
 
 	// a's only slot is taken: both paths forward to b.
+	allFree(t, a)
 	holdSlot(t, a)
 	for _, h2 := range []bool{false, true} {
 		if r := get(h2); r.Header.Get(ReplicaHeader) != "b" {
@@ -101,5 +104,15 @@ func TestTLSPaths(t *testing.T) {
 	}
 	if n := b.fallback.Load(); n != 0 {
 		t.Errorf("b served %d hops through net/http, want the fast path", n)
+	}
+}
+
+// allFree waits until r's slots are all free: a client has its whole
+// answer a moment before the server gives the request's slot back, so a
+// test that needs the slot for its next request waits for it.
+func allFree(t *testing.T, r *fastReplica) {
+	t.Helper()
+	if !wait.Until(5*time.Second, time.Millisecond, func() bool { return r.h.Load().Inflight == 0 }) {
+		t.Fatalf("%d requests still in flight", r.h.Load().Inflight)
 	}
 }
