@@ -139,7 +139,10 @@ type stateDoc struct {
 // killTask: load enters through the lowest-slot task (more than it takes
 // locally, so it forwards to siblings); the next task's container is
 // killed. No GET may fail (the entry retries GETs elsewhere), and Swarm's
-// replacement task must show up ready in the entry's member table.
+// replacement task must show up ready in the entry's member table. The
+// load makes the tier scale meanwhile: when a scale-down takes the
+// victim's slot away before its replacement runs (Swarm removes tasks
+// that do not run first), a task the tier started instead stands for it.
 func killTask(h *harness) {
 	t := h.t
 	ts := sortedTasks(h)
@@ -170,15 +173,19 @@ func killTask(h *harness) {
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			t.Fatalf("state of %s: %v: %q", entry.Name, err, body)
 		}
+		slotGone := !h.slotWanted(slot(victim.Name))
 		for _, x := range cur {
 			// The replacement takes the victim's slot (a scale-up would
-			// add new slots).
-			if old[x.Name] || x.IP == "" || slot(x.Name) != slot(victim.Name) {
+			// add new slots), unless the slot was scaled away.
+			if old[x.Name] || x.IP == "" || slot(x.Name) != slot(victim.Name) && !slotGone {
 				continue
 			}
 			for _, m := range st.Members {
 				if m.AdminAddr == x.IP+":9090" && m.State == "ready" {
 					joined = x.Name
+					if slot(x.Name) != slot(victim.Name) {
+						joined += " (a scale-down took the victim's slot away first)"
+					}
 				}
 			}
 		}
@@ -261,4 +268,22 @@ func frozenDaemon(h *harness, svc string) {
 		t.Error(err)
 	}
 	requireNoFailures(t, "load step after the thaw", step.result())
+}
+
+// slotWanted reports whether the service still wants a task in slot n
+// (one with desired state running); true when it cannot tell.
+func (h *harness) slotWanted(n int) bool {
+	out, err := h.docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}}", h.service)
+	if err != nil {
+		return true
+	}
+	for _, name := range strings.Fields(out) {
+		// service ps names tasks <service>.<slot>
+		if i := strings.LastIndex(name, "."); i >= 0 {
+			if k, err := strconv.Atoi(name[i+1:]); err == nil && k == n {
+				return true
+			}
+		}
+	}
+	return false
 }
